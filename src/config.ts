@@ -1,0 +1,217 @@
+/**
+ * The pool's configuration. The zod schemas here are the single source of the config types:
+ * `PoolConfigInput` is what users pass, `PoolConfig` the validated config with every default filled in.
+ */
+import { z } from "zod";
+import { McpPoolError } from "./errors.js";
+
+const ms = (min = 0) => z.number().int().min(min);
+
+/** Reopening a lost connection: exponential backoff with full jitter, then slow probes. */
+export const ReconnectSchema = z.strictObject({
+  /** Attempts after a loss before the connection is `failed`. Default 5. */
+  maxAttempts: ms(0).default(5),
+  /** Upper bound of the first backoff delay. Default 100 ms. */
+  initialDelayMs: ms(0).default(100),
+  /** Cap on any backoff delay. Default 5,000 ms. */
+  maxDelayMs: ms(0).default(5_000),
+  /** Once `failed`, one attempt this often brings the server back when it can start again. Default 30,000 ms. */
+  probeIntervalMs: ms(1).default(30_000),
+});
+
+/** Pings from the worker; a server that misses `failures` pings in a row is treated as dead. */
+export const KeepaliveSchema = z.strictObject({
+  /** Ping interval; 0 disables keepalive. Default 15,000 ms. */
+  intervalMs: ms(0).default(15_000),
+  /** How long one ping may take. Default 5,000 ms. */
+  timeoutMs: ms(1).default(5_000),
+  /** Missed pings in a row that mark the server as hung. Default 2. */
+  failures: ms(1).default(2),
+});
+
+export const ToolFilterSchema = z.strictObject({
+  /** Only these tools (server-side names) are exposed. Default: all. */
+  include: z.array(z.string().min(1)).optional(),
+  /** These tools (server-side names) are hidden. Default: none. */
+  exclude: z.array(z.string().min(1)).optional(),
+  /** Per tool (server-side name): a different pool name and/or description. */
+  overrides: z
+    .record(z.string(), z.strictObject({ alias: z.string().min(1).optional(), description: z.string().optional() }))
+    .optional(),
+});
+
+const ServerInputSchema = z
+  .strictObject({
+    /** `stdio` is inferred from `command`, `http` (Streamable HTTP) from `url`; `sse` forces legacy SSE. */
+    transport: z.enum(["stdio", "http", "sse"]).optional(),
+    /** Synonym of `transport`, as written in common MCP client config files. */
+    type: z.enum(["stdio", "http", "streamable-http", "streamableHttp", "sse"]).optional(),
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).optional(),
+    /** Extra environment for a stdio server, on top of a minimal safe set (PATH, HOME, USER, SHELL, TERM, LOGNAME). */
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().min(1).optional(),
+    /** Where a stdio server's stderr goes. Default `inherit` (the host's stderr). */
+    stderr: z.enum(["inherit", "ignore"]).optional(),
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** `shared` servers serve every caller from replicas; `session` servers get one connection per session. */
+    scope: z.enum(["shared", "session"]).default("shared"),
+    /** Replicas of a shared server. Default `{ min: 1, max: min }`. */
+    connections: z.strictObject({ min: ms(0).default(1), max: ms(1).optional() }).prefault({}),
+    /** Deadline of a call when the caller gives none. Default 60,000 ms. */
+    toolCallTimeoutMs: ms(1).default(60_000),
+    /** Deadline of one connect attempt (spawn or HTTP, initialize, tools/list). Default 30,000 ms. */
+    connectTimeoutMs: ms(1).default(30_000),
+    reconnect: ReconnectSchema.prefault({}),
+    keepalive: KeepaliveSchema.prefault({}),
+    /** Retry a call lost to a crash once, for tools annotated read-only or idempotent (`safe`), or never. Default `safe`. */
+    retry: z.enum(["safe", "never"]).default("safe"),
+    tools: ToolFilterSchema.prefault({}),
+    /** Pool names are `<prefix>__<tool>`; default prefix is the server name; `""` exposes bare tool names. */
+    prefix: z.string().optional(),
+  })
+  .superRefine((s, ctx) => {
+    const kind = s.transport ?? (s.type === "stdio" ? "stdio" : s.type === "sse" ? "sse" : s.type ? "http" : undefined);
+    if (s.command && s.url) ctx.addIssue({ code: "custom", path: ["url"], message: "give either command (stdio) or url (http/sse), not both" });
+    else if (!s.command && !s.url) ctx.addIssue({ code: "custom", path: ["command"], message: "a server needs either command (stdio) or url (http/sse)" });
+    else if (s.command && kind && kind !== "stdio") ctx.addIssue({ code: "custom", path: ["transport"], message: `transport "${kind}" needs url, not command` });
+    else if (s.url && kind === "stdio") ctx.addIssue({ code: "custom", path: ["transport"], message: 'transport "stdio" needs command, not url' });
+    if (s.url) {
+      for (const key of ["args", "env", "cwd", "stderr"] as const) {
+        if (s[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: `only stdio servers take ${key}` });
+      }
+    }
+    if (s.command && s.headers !== undefined) ctx.addIssue({ code: "custom", path: ["headers"], message: "only http/sse servers take headers" });
+    if (s.connections.max !== undefined && s.connections.max < s.connections.min) {
+      ctx.addIssue({ code: "custom", path: ["connections", "max"], message: `must be >= connections.min (${s.connections.min})` });
+    }
+    if (s.scope === "session" && (s.connections.max ?? 1) > 1) {
+      ctx.addIssue({ code: "custom", path: ["connections"], message: "session servers have one connection per session; connections applies to shared servers" });
+    }
+  });
+
+export const LimitsSchema = z.strictObject({
+  /** Worker threads (one per connection, shared and session together). Default 32. */
+  maxWorkers: ms(1).default(32),
+  /** Open sessions; a new one past this is refused with SESSION_LIMIT after idle ones are evicted. Default 200. */
+  maxSessions: ms(1).default(200),
+  /** Calls waiting for a connection; past this a call fails at once with POOL_EXHAUSTED. Default 1,000. */
+  maxQueue: ms(0).default(1_000),
+  /** How long a call may wait in the queue before POOL_EXHAUSTED. Default 10,000 ms. */
+  acquireTimeoutMs: ms(1).default(10_000),
+  /** Calls in flight on one connection before another replica is used or calls queue. Default 64. */
+  maxInFlightPerConnection: ms(1).default(64),
+  /** Sessions idle this long are closed. Default 600,000 ms (10 min). */
+  sessionIdleTimeoutMs: ms(1).default(600_000),
+  /** Heap cap of each worker (piscina `resourceLimits`); a worker over it dies alone. Default 256 MB. */
+  workerHeapMb: ms(16).default(256),
+  /** Largest single message accepted from a server; larger fails the call with RESULT_TOO_LARGE. Default 32 MB. */
+  maxMessageMb: z.number().positive().default(32),
+  /** How long `close()` lets calls in flight finish before tearing connections down. Default 5,000 ms. */
+  drainTimeoutMs: ms(0).default(5_000),
+});
+
+const PoolInputSchema = z
+  .strictObject({
+    servers: z.record(z.string().min(1), ServerInputSchema).optional(),
+    /** Synonym of `servers`, so a common MCP client config file loads as is. */
+    mcpServers: z.record(z.string().min(1), ServerInputSchema).optional(),
+    limits: LimitsSchema.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.servers && c.mcpServers) ctx.addIssue({ code: "custom", path: ["mcpServers"], message: "give servers or mcpServers, not both" });
+    const servers = c.servers ?? c.mcpServers;
+    if (!servers) {
+      ctx.addIssue({ code: "custom", path: ["servers"], message: "at least one server is required" });
+      return;
+    }
+    let minWorkers = 0;
+    for (const s of Object.values(servers)) if (s.scope === "shared") minWorkers += s.connections.min;
+    if (minWorkers > c.limits.maxWorkers) {
+      ctx.addIssue({ code: "custom", path: ["limits", "maxWorkers"], message: `is ${c.limits.maxWorkers} but the shared servers need ${minWorkers} connections (sum of connections.min)` });
+    }
+  });
+
+export const PoolConfigSchema = PoolInputSchema.transform((c) => {
+  const servers: Record<string, ServerConfig> = {};
+  for (const [name, s] of Object.entries((c.servers ?? c.mcpServers)!)) {
+    const transport = s.command ? "stdio" : s.transport === "sse" || s.type === "sse" ? "sse" : "http";
+    servers[name] = {
+      name,
+      transport,
+      command: s.command,
+      args: s.args ?? [],
+      env: s.env ?? {},
+      cwd: s.cwd,
+      stderr: s.stderr ?? "inherit",
+      url: s.url,
+      headers: s.headers ?? {},
+      scope: s.scope,
+      connections: { min: s.scope === "session" ? 0 : s.connections.min, max: s.scope === "session" ? 1 : Math.max(1, s.connections.max ?? s.connections.min) },
+      toolCallTimeoutMs: s.toolCallTimeoutMs,
+      connectTimeoutMs: s.connectTimeoutMs,
+      reconnect: s.reconnect,
+      keepalive: s.keepalive,
+      retry: s.retry,
+      tools: s.tools,
+      prefix: s.prefix ?? name,
+    };
+  }
+  return { servers, limits: c.limits };
+});
+
+export type PoolConfigInput = z.input<typeof PoolInputSchema>;
+export type ServerConfigInput = z.input<typeof ServerInputSchema>;
+export type LimitsInput = z.input<typeof LimitsSchema>;
+export type Limits = z.output<typeof LimitsSchema>;
+
+/** A server's resolved config. */
+export interface ServerConfig {
+  name: string;
+  transport: "stdio" | "http" | "sse";
+  command: string | undefined;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string | undefined;
+  stderr: "inherit" | "ignore";
+  url: string | undefined;
+  headers: Record<string, string>;
+  scope: "shared" | "session";
+  connections: { min: number; max: number };
+  toolCallTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnect: z.output<typeof ReconnectSchema>;
+  keepalive: z.output<typeof KeepaliveSchema>;
+  retry: "safe" | "never";
+  tools: z.output<typeof ToolFilterSchema>;
+  prefix: string;
+}
+
+export type PoolConfig = z.output<typeof PoolConfigSchema>;
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map(String);
+      if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((k) => `${[...path, k].join(".")}: unknown key`).join("; ");
+      }
+      return `${path.length ? path.join(".") : "(config)"}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+/**
+ * Validates a pool config and fills in every default.
+ * @throws McpPoolError `CONFIG_INVALID`, whose message names every offending path.
+ */
+export function parseConfig(input: unknown): PoolConfig {
+  const parsed = PoolConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new McpPoolError("CONFIG_INVALID", `invalid pool config: ${formatIssues(parsed.error)}`, {
+      data: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+    });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,140 @@
+/**
+ * The only module imported by both the main thread (`src/`) and the workers (`workers/`):
+ * the connection host's RPC interface, the messages it posts, and how errors cross the port.
+ */
+import type { CallToolResult, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";
+
+/** Every failure a caller can see is one of these codes (see CONTRACT.md). */
+export const ERROR_CODES = [
+  "CONFIG_INVALID",
+  "TOOL_NOT_FOUND",
+  "INVALID_ARGUMENTS",
+  "SERVER_UNAVAILABLE",
+  "CONNECTION_LOST",
+  "TIMEOUT",
+  "ABORTED",
+  "POOL_EXHAUSTED",
+  "SESSION_LIMIT",
+  "POOL_CLOSED",
+  "PROTOCOL_ERROR",
+  "RESULT_TOO_LARGE",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An error as it crosses the port: plain data, rebuilt into `McpPoolError` on the main thread. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  mcpCode?: number;
+  data?: unknown;
+}
+
+/** The result of an RPC that can fail in an expected way: the worker returns it, never throws it. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+export type ConnectionState = "connecting" | "ready" | "reconnecting" | "failed" | "closing" | "closed";
+
+export interface ReconnectPolicy {
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  probeIntervalMs: number;
+}
+
+export interface KeepalivePolicy {
+  intervalMs: number;
+  timeoutMs: number;
+  failures: number;
+}
+
+/** Everything a worker needs to own one connection. Plain data (structured-cloneable). */
+export interface ConnectionSpec {
+  connectionId: string;
+  server: string;
+  transport: "stdio" | "http" | "sse";
+  command?: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  stderr: "inherit" | "ignore";
+  url?: string;
+  headers: Record<string, string>;
+  connectTimeoutMs: number;
+  reconnect: ReconnectPolicy;
+  keepalive: KeepalivePolicy;
+  maxMessageBytes: number;
+}
+
+/** What the piscina task receives. */
+export interface HostTask {
+  spec: ConnectionSpec;
+  port: import("node:worker_threads").MessagePort;
+}
+
+export interface CallRequest {
+  callId: number;
+  name: string;
+  args: Record<string, unknown>;
+  timeoutMs: number;
+  progress: boolean;
+}
+
+/** The API a connection host exposes over its port (comlink). */
+export interface HostApi {
+  callTool(req: CallRequest): Promise<Outcome<CallToolResult>>;
+  /** Cancels a call on the server (`notifications/cancelled`); the call then settles with `ABORTED`. */
+  cancel(callId: number, reason: string): void;
+  /** Closes the transport, ends the server's process group, and lets the task return. */
+  close(): Promise<void>;
+}
+
+/** Messages the host posts on its own (no `id`, so comlink's listener ignores them). */
+export type HostEvent =
+  /** `failedAttempts`: connect attempts that failed since the connection was last ready (0 while it is recovering normally). */
+  | { ev: "state"; state: ConnectionState; failedAttempts: number; error?: WireError; threadId: number }
+  | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number }
+  | { ev: "tools"; tools: Tool[] }
+  | { ev: "pid"; pid: number }
+  | { ev: "progress"; callId: number; progress: Progress };
+
+export function isHostEvent(data: unknown): data is HostEvent {
+  return typeof data === "object" && data !== null && "ev" in data && !("id" in data);
+}
+
+export function wireError(code: ErrorCode, message: string, extra?: { mcpCode?: number; data?: unknown }): WireError {
+  const e: WireError = { code, message };
+  if (extra?.mcpCode !== undefined) e.mcpCode = extra.mcpCode;
+  if (extra?.data !== undefined) e.data = extra.data;
+  return e;
+}
+
+/** JSON-RPC error code a transport uses to turn an oversized message into an error for its request. */
+export const RESULT_TOO_LARGE_RPC_CODE = -32099;
+
+import { transferHandlers, type TransferHandler } from "comlink";
+
+/**
+ * Replaces comlink's "throw" handler so that an unexpected throw across the port keeps its `code`,
+ * `mcpCode` and `data`. Both sides install it; only the main thread passes `rebuild`.
+ */
+export function installErrorTransfer(rebuild?: (wire: WireError) => Error): void {
+  const previous = transferHandlers.get("throw") as TransferHandler<unknown, unknown> | undefined;
+  const handler: TransferHandler<{ value: unknown }, WireError> = {
+    canHandle: (value): value is { value: unknown } =>
+      (previous?.canHandle(value) ?? false),
+    serialize: ({ value }) => {
+      const err = value as { code?: unknown; message?: unknown; mcpCode?: unknown; data?: unknown };
+      const code = typeof err?.code === "string" && (ERROR_CODES as readonly string[]).includes(err.code)
+        ? (err.code as ErrorCode)
+        : "PROTOCOL_ERROR";
+      const wire = wireError(code, String(err?.message ?? err), {
+        mcpCode: typeof err?.mcpCode === "number" ? err.mcpCode : undefined,
+      });
+      return [wire, []];
+    },
+    deserialize: (wire) => {
+      throw rebuild ? rebuild(wire) : Object.assign(new Error(wire.message), wire);
+    },
+  };
+  transferHandlers.set("throw", handler as TransferHandler<unknown, unknown>);
+}

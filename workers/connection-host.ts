@@ -1,0 +1,412 @@
+/**
+ * The connection host: one long-lived piscina task per MCP connection.
+ *
+ * It alone opens the transport, reopens it after the server dies (backoff with full jitter,
+ * then slow probes), pings it to catch a hung server, and tears it down. The main thread talks
+ * to it through comlink on the transferred port and hears back through `HostEvent` messages.
+ */
+import { threadId } from "node:worker_threads";
+import type { MessagePort } from "node:worker_threads";
+import { expose } from "comlink";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
+import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import {
+  CallToolResultSchema,
+  ErrorCode as RpcCode,
+  McpError,
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+  type Tool,
+} from "@modelcontextprotocol/sdk/types.js";
+import {
+  installErrorTransfer,
+  RESULT_TOO_LARGE_RPC_CODE,
+  wireError,
+  type CallRequest,
+  type ConnectionSpec,
+  type ConnectionState,
+  type HostApi,
+  type HostEvent,
+  type HostTask,
+  type Outcome,
+  type WireError,
+} from "../src/protocol.js";
+import { backoffDelay } from "./backoff.js";
+import { ProcessGroupStdioTransport } from "./stdio-transport.js";
+
+installErrorTransfer();
+
+const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
+/** A hostile server could page forever. */
+const MAX_TOOL_PAGES = 1_000;
+/** Grace on top of our own deadline for the SDK's timer, which must never fire first. */
+const SDK_TIMEOUT_SLACK_MS = 1_000;
+
+class Deadline {
+  constructor(readonly timeoutMs: number) {}
+}
+class Cancelled {
+  constructor(readonly reason: string) {}
+}
+
+/** One open transport and the client on it; a new one per (re)open. */
+interface Link {
+  client: Client;
+  transport: Transport;
+  /** Resolves when this link's transport has closed, for whatever reason. */
+  lost: Promise<void>;
+  closed: boolean;
+  /** Why the pool closed it on purpose (hang, oversize); calls lost with it get this code. */
+  reason?: WireError;
+}
+
+export default async function connectionHost(task: HostTask): Promise<void> {
+  await new ConnectionHost(task.spec, task.port).run();
+}
+
+export class ConnectionHost implements HostApi {
+  readonly #spec: ConnectionSpec;
+  readonly #port: MessagePort;
+  #state: ConnectionState = "connecting";
+  #link: Link | undefined;
+  #closing = false;
+  #wake: (() => void) | undefined;
+  #closed: Promise<void>;
+  #markClosed!: () => void;
+  #calls = new Map<number, AbortController>();
+  #validators = new Map<string, JsonSchemaValidator<unknown> | null>();
+  #tools: Tool[] = [];
+  #ajv = new AjvJsonSchemaValidator();
+  #keepalive: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+  #refreshAgain = false;
+
+  constructor(spec: ConnectionSpec, port: MessagePort) {
+    this.#spec = spec;
+    this.#port = port;
+    this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
+    // Methods are exposed by name; bind them so comlink calls land on this instance.
+    expose({ callTool: this.callTool.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) }, port as never);
+  }
+
+  #post(event: HostEvent): void {
+    this.#port.postMessage(event);
+  }
+
+  #setState(state: ConnectionState, failedAttempts = 0, error?: WireError): void {
+    this.#state = state;
+    this.#post(error ? { ev: "state", state, failedAttempts, error, threadId } : { ev: "state", state, failedAttempts, threadId });
+  }
+
+  async run(): Promise<void> {
+    const { reconnect } = this.#spec;
+    let failures = 0;
+    this.#setState("connecting");
+    while (!this.#closing) {
+      const error = await this.#open();
+      if (this.#closing) break;
+      if (!error) {
+        failures = 0;
+        this.#setState("ready");
+        this.#startKeepalive();
+        await this.#link!.lost;
+        this.#stopKeepalive();
+        if (this.#closing) break;
+        this.#setState("reconnecting", 0, this.#link?.reason ?? wireError("CONNECTION_LOST", "server connection lost"));
+        continue; // the first reopen after a loss is immediate
+      }
+      failures++;
+      if (failures > reconnect.maxAttempts) {
+        this.#setState("failed", failures, error);
+        await this.#sleep(reconnect.probeIntervalMs);
+      } else {
+        this.#setState("reconnecting", failures, error);
+        await this.#sleep(backoffDelay(failures, reconnect.initialDelayMs, reconnect.maxDelayMs));
+      }
+    }
+    this.#stopKeepalive();
+    await this.#link?.client.close().catch(() => {});
+    await this.#closeLink(this.#link);
+    this.#setState("closed");
+    this.#markClosed();
+    // Let comlink post close()'s reply before the port goes.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.#port.close();
+  }
+
+  /** One attempt to open the transport, initialize and list tools. Returns the error, or nothing. */
+  async #open(): Promise<WireError | undefined> {
+    const spec = this.#spec;
+    let link: Link | undefined;
+    try {
+      const transport = this.#createTransport((id) => this.#oversize(link, id));
+      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      let lostResolve!: () => void;
+      link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)) };
+      const mine = link;
+      client.onclose = () => {
+        mine.closed = true;
+        lostResolve();
+      };
+      // Most transport errors surface as closes or failed requests. Legacy SSE is the exception: its
+      // stream is the only way answers come back, and when it breaks the SDK neither closes nor
+      // rejects what is pending, so a broken stream is a lost connection.
+      client.onerror = (error) => {
+        if (spec.transport === "sse" && error instanceof SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
+      };
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refreshTools(mine));
+      this.#link = link;
+      await client.connect(transport, { timeout: spec.connectTimeoutMs });
+      if (this.#closing) return wireError("POOL_CLOSED", "closing");
+      this.#setTools(await this.#listTools(client));
+      this.#post({ ev: "ready", tools: this.#tools, threadId, ...(this.#pidOf(transport) ? { pid: this.#pidOf(transport)! } : {}) });
+      return undefined;
+    } catch (error) {
+      await this.#closeLink(link);
+      return wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}: ${messageOf(error)}`);
+    }
+  }
+
+  #pidOf(transport: Transport): number | undefined {
+    return transport instanceof ProcessGroupStdioTransport ? transport.pid : undefined;
+  }
+
+  #createTransport(onoversize: (id: string | number | undefined) => void): Transport {
+    const spec = this.#spec;
+    if (spec.transport === "stdio") {
+      return new ProcessGroupStdioTransport({
+        command: spec.command!,
+        args: spec.args,
+        env: spec.env,
+        cwd: spec.cwd,
+        stderr: spec.stderr,
+        maxMessageBytes: spec.maxMessageBytes,
+        onpid: (pid) => this.#post({ ev: "pid", pid }),
+        onoversize,
+      });
+    }
+    const requestInit = { headers: spec.headers };
+    const url = new URL(spec.url!);
+    if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit });
+    return new StreamableHTTPClientTransport(url, { requestInit, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
+  }
+
+  async #listTools(client: Client): Promise<Tool[]> {
+    const tools: Tool[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+      const res = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: this.#spec.connectTimeoutMs });
+      tools.push(...res.tools);
+      cursor = res.nextCursor;
+      if (!cursor) return tools;
+    }
+    return tools;
+  }
+
+  #setTools(tools: Tool[]): void {
+    this.#tools = tools;
+    this.#validators.clear();
+  }
+
+  /** After list_changed: list again; notifications that arrive meanwhile cause one more listing. */
+  #refreshTools(link: Link): void {
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
+      return;
+    }
+    this.#refreshing = (async () => {
+      do {
+        this.#refreshAgain = false;
+        try {
+          const tools = await this.#listTools(link.client);
+          if (link !== this.#link || link.closed) return;
+          this.#setTools(tools);
+          this.#post({ ev: "tools", tools });
+        } catch {
+          return; // a dead link is reopened, and reopening lists the tools anyway
+        }
+      } while (this.#refreshAgain);
+    })().finally(() => (this.#refreshing = undefined));
+  }
+
+  #oversize(link: Link | undefined, id: string | number | undefined): void {
+    if (!link || link.closed) return;
+    // The call that asked got RESULT_TOO_LARGE already when its id was known; reopen either way.
+    this.#lose(link, wireError("RESULT_TOO_LARGE", `a message from the server exceeded ${this.#spec.maxMessageBytes} bytes`));
+  }
+
+  /** Closes a link on purpose (hang, oversize, HTTP session gone); `run()` then reopens. */
+  #lose(link: Link, reason: WireError): void {
+    if (link.closed || link.reason) return;
+    link.reason = reason;
+    void this.#closeLink(link);
+  }
+
+  async #closeLink(link: Link | undefined): Promise<void> {
+    if (!link) return;
+    try {
+      await link.transport.close();
+    } catch {
+      // already gone
+    }
+    link.closed = true;
+  }
+
+  #startKeepalive(): void {
+    const { intervalMs, timeoutMs, failures } = this.#spec.keepalive;
+    if (intervalMs <= 0) return;
+    const link = this.#link!;
+    let missed = 0;
+    let busy = false;
+    this.#keepalive = setInterval(() => {
+      if (busy || link.closed) return;
+      busy = true;
+      link.client
+        .ping({ timeout: timeoutMs })
+        .then(() => (missed = 0))
+        .catch(() => {
+          if (++missed >= failures) this.#lose(link, wireError("CONNECTION_LOST", `server missed ${missed} keepalive pings`));
+        })
+        .finally(() => (busy = false));
+    }, intervalMs);
+    this.#keepalive.unref();
+  }
+
+  #stopKeepalive(): void {
+    clearInterval(this.#keepalive);
+    this.#keepalive = undefined;
+  }
+
+  #validate(name: string, args: Record<string, unknown>): string | undefined {
+    let validator = this.#validators.get(name);
+    if (validator === undefined) {
+      const tool = this.#tools.find((t) => t.name === name);
+      validator = null;
+      if (tool?.inputSchema) {
+        try {
+          validator = this.#ajv.getValidator(tool.inputSchema as never);
+        } catch {
+          validator = null; // a schema ajv cannot compile is the server's problem, not a reason to refuse calls
+        }
+      }
+      this.#validators.set(name, validator);
+    }
+    if (!validator) return undefined;
+    const result = validator(args);
+    return result.valid ? undefined : result.errorMessage;
+  }
+
+  async callTool(req: CallRequest): Promise<Outcome<CallToolResult>> {
+    const link = this.#link;
+    if (this.#closing) return fail("POOL_CLOSED", "connection is closing");
+    if (this.#state !== "ready" || !link || link.closed) {
+      return fail(this.#state === "failed" ? "SERVER_UNAVAILABLE" : "CONNECTION_LOST", `connection is ${this.#state}`);
+    }
+    const invalid = this.#validate(req.name, req.args);
+    if (invalid) return fail("INVALID_ARGUMENTS", `arguments of ${req.name} do not match its inputSchema: ${invalid}`);
+
+    const controller = new AbortController();
+    this.#calls.set(req.callId, controller);
+    const timer = setTimeout(() => controller.abort(new Deadline(req.timeoutMs)), req.timeoutMs);
+    try {
+      const result = await link.client.request(
+        { method: "tools/call", params: { name: req.name, arguments: req.args } },
+        CallToolResultSchema,
+        {
+          signal: controller.signal,
+          timeout: req.timeoutMs + SDK_TIMEOUT_SLACK_MS,
+          onprogress: req.progress ? (progress) => this.#post({ ev: "progress", callId: req.callId, progress }) : undefined,
+        },
+      );
+      return { ok: true, value: result as CallToolResult };
+    } catch (error) {
+      return { ok: false, error: this.#classify(error, controller.signal, link) };
+    } finally {
+      clearTimeout(timer);
+      this.#calls.delete(req.callId);
+    }
+  }
+
+  #classify(error: unknown, signal: AbortSignal, link: Link): WireError {
+    if (signal.aborted) {
+      const reason = signal.reason;
+      if (reason instanceof Deadline) return wireError("TIMEOUT", `tool call timed out after ${reason.timeoutMs} ms`);
+      return wireError("ABORTED", reason instanceof Cancelled ? reason.reason : "tool call aborted");
+    }
+    if (error instanceof McpError) {
+      if (error.code === RESULT_TOO_LARGE_RPC_CODE) return wireError("RESULT_TOO_LARGE", error.message);
+      if (error.code === RpcCode.ConnectionClosed && link.closed) {
+        return link.reason ?? wireError("CONNECTION_LOST", "server connection lost while the call was in flight");
+      }
+      if (error.code === RpcCode.InvalidParams) {
+        const code = /unknown tool|tool .*not found|no such tool/i.test(error.message) ? "TOOL_NOT_FOUND" : "INVALID_ARGUMENTS";
+        return wireError(code, error.message, { mcpCode: error.code, data: error.data });
+      }
+      return wireError("PROTOCOL_ERROR", error.message, { mcpCode: error.code, data: error.data });
+    }
+    if (error instanceof StreamableHTTPError || error instanceof SseError) {
+      const status = error.code;
+      // 404 on a known session: the server forgot it. Reopen (one initialize for everyone who noticed).
+      if (status === 404 || status === undefined || status >= 500) {
+        this.#lose(link, wireError("CONNECTION_LOST", `HTTP ${status ?? "error"}: ${error.message}`));
+        return wireError("CONNECTION_LOST", `HTTP ${status ?? "error"} from server: ${error.message}`);
+      }
+      return wireError("SERVER_UNAVAILABLE", `HTTP ${status} from server: ${error.message}`);
+    }
+    if (link.closed) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
+    if (error instanceof TypeError && /fetch failed|network|ECONN|socket/i.test(`${error.message} ${messageOf(error.cause)}`)) {
+      this.#lose(link, wireError("CONNECTION_LOST", `server unreachable: ${messageOf(error.cause ?? error)}`));
+      return wireError("CONNECTION_LOST", `server unreachable: ${messageOf(error.cause ?? error)}`);
+    }
+    if (isZodError(error)) return wireError("PROTOCOL_ERROR", `server sent an invalid tools/call result: ${messageOf(error)}`);
+    return wireError("PROTOCOL_ERROR", messageOf(error));
+  }
+
+  cancel(callId: number, reason: string): void {
+    this.#calls.get(callId)?.abort(new Cancelled(reason));
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#state = "closing";
+      this.#wake?.();
+      for (const controller of this.#calls.values()) controller.abort(new Cancelled("pool closing"));
+      // Interrupts an attempt in progress; run() does the rest of the teardown.
+      if (this.#link) void this.#closeLink(this.#link);
+    }
+    await this.#closed;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}
+
+function fail(code: WireError["code"], message: string): Outcome<never> {
+  return { ok: false, error: wireError(code, message) };
+}
+
+function describe(spec: ConnectionSpec): string {
+  return spec.transport === "stdio" ? `"${[spec.command, ...spec.args].join(" ")}"` : spec.url!;
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function isZodError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { name?: string }).name === "ZodError";
+}

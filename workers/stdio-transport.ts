@@ -1,0 +1,237 @@
+/**
+ * A stdio transport whose server runs as the leader of its own process group.
+ *
+ * The SDK's `StdioClientTransport` signals only its direct child, so servers started through
+ * `npx` or `sh -c` leave their real process behind. Here the child is spawned `detached` (its own
+ * process group) and every teardown signals the whole group. Framing is the SDK's own
+ * (`serializeMessage` / `deserializeMessage`); what we add is a bound on one message's size that
+ * refuses an oversized line while it streams in, instead of buffering it whole.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
+
+export interface StdioOptions {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  stderr: "inherit" | "ignore";
+  maxMessageBytes: number;
+  /** Called with the server's pid as soon as it is spawned. */
+  onpid?: (pid: number) => void;
+  /** Called when a message over the limit was refused; `id` is its request id when it could be read. */
+  onoversize?: (id: string | number | undefined) => void;
+}
+
+const NEWLINE = 0x0a;
+/** How much of an oversized line we keep to find its request id: the SDK writes `id` last. */
+const KEEP = 256;
+/** An oversized line that has not ended after this long is given up on. */
+const OVERSIZE_GRACE_MS = 2_000;
+/** Stepped shutdown: stdin end → SIGTERM → SIGKILL, like the SDK, but for the whole group. */
+const STDIN_GRACE_MS = 1_000;
+const TERM_GRACE_MS = 1_000;
+
+/** Signals a whole process group; a group that is already gone is not an error. */
+export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ProcessGroupStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+
+  readonly #opts: StdioOptions;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> | undefined;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** While an oversized line streams in: its first and last bytes, and when it started. */
+  #oversize: { head: string; tail: Buffer; timer: NodeJS.Timeout } | undefined;
+  #closed = false;
+
+  constructor(opts: StdioOptions) {
+    this.#opts = opts;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  start(): Promise<void> {
+    if (this.#child) throw new Error("ProcessGroupStdioTransport already started");
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.#opts.command, this.#opts.args, {
+        env: { ...getDefaultEnvironment(), ...this.#opts.env },
+        cwd: this.#opts.cwd,
+        stdio: ["pipe", "pipe", this.#opts.stderr],
+        detached: true, // its own process group, so teardown reaches grandchildren too
+        windowsHide: true,
+      });
+      this.#child = child;
+      this.#exited = new Promise((done) => child.once("close", () => done()));
+      child.once("error", (error) => {
+        reject(error);
+        this.onerror?.(error);
+        this.#finish();
+      });
+      child.once("spawn", () => {
+        if (child.pid !== undefined) this.#opts.onpid?.(child.pid);
+        resolve();
+      });
+      // The leader is gone: whatever it started in its group goes with it.
+      child.once("exit", () => {
+        if (child.pid !== undefined) killGroup(child.pid, "SIGKILL");
+        this.#finish();
+      });
+      child.stdin?.on("error", (error) => this.onerror?.(error));
+      child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
+      child.stdout?.on("error", (error) => this.onerror?.(error));
+    });
+  }
+
+  #read(chunk: Buffer): void {
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      const end = nl === -1 ? chunk.length : nl;
+      const piece = chunk.subarray(start, end);
+      if (this.#oversize) this.#keepTail(piece);
+      else if (this.#pendingBytes + piece.length > this.#opts.maxMessageBytes) this.#beginOversize(piece);
+      else if (piece.length > 0) {
+        this.#pending.push(piece);
+        this.#pendingBytes += piece.length;
+      }
+      if (nl === -1) return;
+      this.#endLine();
+      start = nl + 1;
+    }
+  }
+
+  #endLine(): void {
+    if (this.#oversize) {
+      const { head, tail, timer } = this.#oversize;
+      clearTimeout(timer);
+      this.#oversize = undefined;
+      this.#refuse(findRequestId(head, tail.toString("utf8")));
+      return;
+    }
+    const line = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const text = line.toString("utf8").replace(/\r$/, "");
+    if (text.trim() === "") return;
+    let message: JSONRPCMessage;
+    try {
+      message = deserializeMessage(text);
+    } catch (error) {
+      this.onerror?.(error as Error);
+      return;
+    }
+    this.onmessage?.(message);
+  }
+
+  #beginOversize(piece: Buffer): void {
+    const sofar = Buffer.concat([...this.#pending, piece]);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const timer = setTimeout(() => {
+      // The line never ended: give up on finding its id.
+      this.#oversize = undefined;
+      this.#refuse(undefined);
+    }, OVERSIZE_GRACE_MS);
+    this.#oversize = { head: sofar.subarray(0, KEEP).toString("utf8"), tail: sofar.subarray(-KEEP), timer };
+  }
+
+  #keepTail(piece: Buffer): void {
+    const o = this.#oversize!;
+    o.tail = piece.length >= KEEP ? Buffer.from(piece.subarray(-KEEP)) : Buffer.concat([o.tail, piece]).subarray(-KEEP);
+  }
+
+  #refuse(id: string | number | undefined): void {
+    if (id !== undefined) {
+      // Settle exactly the request that asked for it, through the SDK's normal error path.
+      this.onmessage?.({
+        jsonrpc: "2.0",
+        id,
+        error: { code: RESULT_TOO_LARGE_RPC_CODE, message: `message larger than ${this.#opts.maxMessageBytes} bytes refused` },
+      } as JSONRPCMessage);
+    }
+    this.#opts.onoversize?.(id);
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.#child?.stdin;
+    if (!stdin || this.#closed) throw new Error("Not connected");
+    if (!stdin.write(serializeMessage(message))) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stdin.off("drain", done);
+          stdin.off("close", done);
+          resolve();
+        };
+        stdin.once("drain", done);
+        stdin.once("close", done);
+      });
+    }
+  }
+
+  /** Stepped shutdown of the whole group; resolves once the server has exited. */
+  async close(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.pid === undefined) {
+      this.#finish();
+      return;
+    }
+    const pid = child.pid;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.stdin?.end();
+      if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
+        killGroup(pid, "SIGTERM");
+        if (!(await exitsWithin(this.#exited!, TERM_GRACE_MS))) {
+          killGroup(pid, "SIGKILL");
+          await exitsWithin(this.#exited!, TERM_GRACE_MS);
+        }
+      }
+    }
+    killGroup(pid, "SIGKILL"); // grandchildren that outlived the leader
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#oversize) clearTimeout(this.#oversize.timer);
+    this.#oversize = undefined;
+    this.#pending = [];
+    this.onclose?.();
+  }
+}
+
+function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const ID_AT_END = /"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*\}\s*$/;
+const ID_AT_START = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")/;
+
+/** The request id of a JSON-RPC response from its first and last bytes, if it stands at either end. */
+export function findRequestId(head: string, tail: string): string | number | undefined {
+  const m = ID_AT_END.exec(tail) ?? ID_AT_START.exec(head);
+  if (!m) return undefined;
+  return m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : Number(m[1]);
+}
