@@ -1,0 +1,313 @@
+/**
+ * The main thread's handle on one connection: a host task in its own worker, the comlink proxy
+ * to it, and the calls in flight on it. It never touches the transport; it asks the host.
+ *
+ * When the worker dies, this handle reaps the server's process group, settles its calls with
+ * CONNECTION_LOST and starts a replacement host in a fresh worker under the same id.
+ */
+import { wrap, type Remote } from "comlink";
+import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { McpPoolError } from "./errors.js";
+import { isHostEvent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError } from "./protocol.js";
+import type { HostHandle, Supervisor } from "./supervisor.js";
+
+/** How long a host gets to close its transport before its worker is terminated. */
+const CLOSE_GRACE_MS = 5_000;
+
+export interface ConnectionOwner {
+  onState(conn: Connection, previous: ConnectionState): void;
+  onTools(conn: Connection): void;
+  /** A call finished: capacity freed on this connection. */
+  onIdle(conn: Connection): void;
+  /** A ready connection was lost: its server died or hung (`server`), or its worker died (`worker`). */
+  onLost(conn: Connection, cause: "server" | "worker", error: unknown): void;
+  /** The connection is closed for good and its worker is free. */
+  onClosed(conn: Connection): void;
+}
+
+export interface CallOptions {
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: Progress) => void) | undefined;
+}
+
+interface PendingCall {
+  resolve: (result: CallToolResult) => void;
+  reject: (error: McpPoolError) => void;
+  tool: string;
+  timer: NodeJS.Timeout;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  onProgress: ((progress: Progress) => void) | undefined;
+}
+
+let nextCallId = 0;
+
+export class Connection {
+  readonly id: string;
+  readonly server: string;
+  readonly sessionId: string | undefined;
+  state: ConnectionState = "connecting";
+  /** Connect attempts that failed since it was last ready; 0 means it is on its way (calls may wait). */
+  failedAttempts = 0;
+  lastError: WireError | undefined;
+  pid: number | undefined;
+  threadId: number | undefined;
+  inFlight = 0;
+  calls = 0;
+  restarts = 0;
+  /** The server's tools as this connection last listed them. */
+  tools: Tool[] | undefined;
+  /** Last time a call finished or started here (for idle eviction). */
+  lastUsed = Date.now();
+
+  readonly #spec: ConnectionSpec;
+  readonly #supervisor: Supervisor;
+  readonly #owner: ConnectionOwner;
+  #host: HostHandle | undefined;
+  #remote: Remote<HostApi> | undefined;
+  #pending = new Map<number, PendingCall>();
+  #closing: Promise<void> | undefined;
+  #crashes = 0;
+  #closeCode: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST";
+  #firstResult: Promise<void>;
+  #markFirstResult!: () => void;
+
+  constructor(spec: ConnectionSpec, sessionId: string | undefined, supervisor: Supervisor, owner: ConnectionOwner) {
+    this.id = spec.connectionId;
+    this.server = spec.server;
+    this.sessionId = sessionId;
+    this.#spec = spec;
+    this.#supervisor = supervisor;
+    this.#owner = owner;
+    this.#firstResult = new Promise((resolve) => (this.#markFirstResult = resolve));
+    this.#startHost();
+  }
+
+  /** Resolves once the connection was ready, or its first attempt failed. */
+  get settled(): Promise<void> {
+    return this.#firstResult;
+  }
+
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Ready, or on its way to ready without a failed attempt: calls may wait for it. */
+  get recovering(): boolean {
+    return (this.state === "connecting" || this.state === "reconnecting") && this.failedAttempts === 0 && !this.#closing;
+  }
+
+  #startHost(): void {
+    const host = this.#supervisor.start(this.#spec);
+    this.#host = host;
+    this.#remote = wrap<HostApi>(host.port as never);
+    host.port.on("message", (data: unknown) => {
+      if (isHostEvent(data)) this.#onEvent(data);
+    });
+    // Port 'close' and task rejection both mean the worker is gone; whichever comes first wins.
+    host.port.once("close", () => this.#onHostGone(host, undefined));
+    host.done.then(
+      () => this.#onHostGone(host, undefined),
+      (error: unknown) => this.#onHostGone(host, error ?? new Error("worker exited")),
+    );
+  }
+
+  #onEvent(event: HostEvent): void {
+    switch (event.ev) {
+      case "state": {
+        this.threadId = event.threadId;
+        this.failedAttempts = event.failedAttempts;
+        if (event.error) this.lastError = event.error;
+        if (event.state === "reconnecting" && event.failedAttempts === 0 && this.state === "ready") {
+          this.restarts++;
+          this.#owner.onLost(this, "server", event.error);
+        }
+        if (event.failedAttempts > 0 || event.state === "failed") this.#markFirstResult();
+        // "closing"/"closed" from the host are ours to report, once the worker is free.
+        if (event.state !== "closed" && event.state !== "ready") this.#setState(this.#closing ? "closing" : event.state);
+        break;
+      }
+      case "pid":
+        this.pid = event.pid;
+        this.#supervisor.track(event.pid);
+        break;
+      case "ready":
+        this.threadId = event.threadId;
+        if (event.pid !== undefined) this.pid = event.pid;
+        this.tools = event.tools;
+        this.failedAttempts = 0;
+        this.lastError = undefined;
+        this.#crashes = 0;
+        this.#owner.onTools(this);
+        this.#setState("ready");
+        this.#markFirstResult();
+        break;
+      case "tools":
+        this.tools = event.tools;
+        this.#owner.onTools(this);
+        break;
+      case "progress":
+        this.#pending.get(event.callId)?.onProgress?.(event.progress);
+        break;
+    }
+  }
+
+  #setState(state: ConnectionState): void {
+    const previous = this.state;
+    if (previous === state) return;
+    this.state = state;
+    this.#owner.onState(this, previous);
+  }
+
+  #onHostGone(host: HostHandle, error: unknown): void {
+    if (host !== this.#host) return;
+    this.#host = undefined;
+    this.#remote = undefined;
+    host.port.close();
+    const pid = this.pid;
+    this.pid = undefined;
+    if (this.#closing) {
+      this.#failAll(this.#closeCode, "connection closed");
+      if (pid !== undefined) this.#supervisor.release(pid);
+      this.#setState("closed");
+      this.#owner.onClosed(this);
+      return;
+    }
+    // The worker died (or returned without being asked to): reap what it left, settle, replace.
+    if (pid !== undefined) void this.#supervisor.reap(pid);
+    this.#failAll("CONNECTION_LOST", `worker thread died: ${describeError(error)}`);
+    this.#crashes++;
+    this.restarts++;
+    this.lastError = { code: "CONNECTION_LOST", message: `worker thread died: ${describeError(error)}` };
+    this.#owner.onLost(this, "worker", error);
+    const { maxAttempts, initialDelayMs, maxDelayMs, probeIntervalMs } = this.#spec.reconnect;
+    this.failedAttempts = this.#crashes > 1 ? this.#crashes - 1 : 0;
+    const delay = this.#crashes <= 1 ? 0 : this.#crashes > maxAttempts ? probeIntervalMs : Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#crashes - 2));
+    this.#setState(this.#crashes > maxAttempts + 1 ? "failed" : "reconnecting");
+    this.#markFirstResult();
+    const timer = setTimeout(() => {
+      if (!this.#closing) this.#startHost();
+    }, delay);
+    timer.unref();
+  }
+
+  /**
+   * Sends one tool call. Always settles: with the result, or McpPoolError on timeout, abort,
+   * the connection's loss, or the worker's death — comlink alone would leave it pending.
+   */
+  call(tool: string, args: Record<string, unknown>, options: CallOptions): Promise<CallToolResult> {
+    const remote = this.#remote;
+    if (!remote || this.state !== "ready") {
+      return Promise.reject(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool }));
+    }
+    const callId = ++nextCallId;
+    this.inFlight++;
+    this.calls++;
+    this.lastUsed = Date.now();
+    return new Promise<CallToolResult>((resolve, reject) => {
+      const pending: PendingCall = {
+        resolve,
+        reject,
+        tool,
+        timer: setTimeout(() => this.#cancel(callId, "TIMEOUT", `tool call timed out after ${options.timeoutMs} ms`), options.timeoutMs),
+        signal: options.signal,
+        onAbort: undefined,
+        onProgress: options.onProgress,
+      };
+      if (options.signal) {
+        pending.onAbort = () => this.#cancel(callId, "ABORTED", abortMessage(options.signal!));
+        options.signal.addEventListener("abort", pending.onAbort, { once: true });
+      }
+      this.#pending.set(callId, pending);
+      remote
+        .callTool({ callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined })
+        .then(
+          (outcome) => {
+            if (outcome.ok) this.#settle(callId, outcome.value, undefined);
+            else this.#settle(callId, undefined, McpPoolError.fromWire(outcome.error, this.server, tool));
+          },
+          (error: unknown) => this.#settle(callId, undefined, toPoolError(error, this.server, tool)),
+        );
+    });
+  }
+
+  #cancel(callId: number, code: "TIMEOUT" | "ABORTED", message: string): void {
+    const pending = this.#pending.get(callId);
+    if (!pending) return;
+    this.#settle(callId, undefined, new McpPoolError(code, message, { server: this.server, tool: pending.tool }));
+    // Tell the server too (notifications/cancelled), without waiting for it.
+    this.#remote?.cancel(callId, message).catch(() => {});
+  }
+
+  #settle(callId: number, result: CallToolResult | undefined, error: McpPoolError | undefined): void {
+    const pending = this.#pending.get(callId);
+    if (!pending) return;
+    this.#pending.delete(callId);
+    clearTimeout(pending.timer);
+    if (pending.onAbort) pending.signal!.removeEventListener("abort", pending.onAbort);
+    this.inFlight--;
+    this.lastUsed = Date.now();
+    if (error) pending.reject(error);
+    else pending.resolve(result!);
+    this.#owner.onIdle(this);
+  }
+
+  #failAll(code: "CONNECTION_LOST" | "POOL_CLOSED", message: string): void {
+    if (this.#pending.size === 0) return;
+    for (const [callId, pending] of this.#pending) {
+      this.#settle(callId, undefined, new McpPoolError(code, message, { server: this.server, tool: pending.tool }));
+    }
+  }
+
+  /** Closes the host (transport, process group) and frees the worker. Idempotent. */
+  close(code: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST"): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closeCode = code;
+    this.#setState("closing");
+    this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const host = this.#host;
+    if (!host) {
+      this.#failAll(this.#closeCode, "connection closed");
+      this.#setState("closed");
+      this.#owner.onClosed(this);
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const ended = host.done.then(() => true, () => true);
+    const closed = await Promise.race([
+      Promise.all([this.#remote!.close().catch(() => {}), ended]).then(() => true),
+      ended.then(() => new Promise<boolean>((r) => setTimeout(() => r(true), 50))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      // The host did not finish its teardown in time (a hung worker): terminate it and reap.
+      const pid = this.pid;
+      host.terminate();
+      if (pid !== undefined) await this.#supervisor.reap(pid);
+    }
+    await ended;
+    this.#onHostGone(host, undefined);
+  }
+}
+
+function abortMessage(signal: AbortSignal): string {
+  const reason = signal.reason;
+  return reason instanceof Error ? `aborted: ${reason.message}` : reason !== undefined ? `aborted: ${String(reason)}` : "aborted";
+}
+
+function describeError(error: unknown): string {
+  if (error === undefined) return "exited";
+  if (error instanceof Error) return (error as NodeJS.ErrnoException).code ? `${(error as NodeJS.ErrnoException).code}: ${error.message}` : error.message;
+  return String(error);
+}
+
+export function toPoolError(error: unknown, server: string, tool?: string): McpPoolError {
+  if (error instanceof McpPoolError) return error;
+  return new McpPoolError("PROTOCOL_ERROR", error instanceof Error ? error.message : String(error), { server, tool, cause: error });
+}

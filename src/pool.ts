@@ -1,0 +1,510 @@
+/**
+ * `McpPool`: the facade. Routes calls to server groups, keeps the catalog, bounds workers,
+ * sessions and the queue, and closes everything it started.
+ */
+import { EventEmitter } from "node:events";
+import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { Catalog, type PoolTool } from "./catalog.js";
+import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
+import type { Connection } from "./connection.js";
+import { McpPoolError } from "./errors.js";
+import { installErrorTransfer, type ConnectionState } from "./protocol.js";
+import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
+import { Session, type SessionOptions } from "./sessions.js";
+import { Supervisor } from "./supervisor.js";
+import { snapshot, type PoolStats } from "./stats.js";
+
+installErrorTransfer((wire) => McpPoolError.fromWire(wire));
+
+export interface CallToolOptions {
+  /** Route to this session's own connections for `scope: "session"` servers. */
+  sessionId?: string;
+  /** Deadline for this call. Default: the server's `toolCallTimeoutMs`. Leads to TIMEOUT. */
+  timeoutMs?: number;
+  /** Cancels the call, on the server too (`notifications/cancelled`). Leads to ABORTED. */
+  signal?: AbortSignal;
+  /** Receives the server's MCP progress notifications for this call. */
+  onProgress?: (progress: Progress) => void;
+}
+
+/** A session's view of the pool: calls to session-scoped servers use its own connections. */
+export interface PoolSession {
+  readonly id: string;
+  listTools(): Promise<PoolTool[]>;
+  callTool(name: string, args?: Record<string, unknown>, options?: Omit<CallToolOptions, "sessionId">): Promise<CallToolResult>;
+  /** Lets this session's calls finish (up to `limits.drainTimeoutMs`), then closes its connections. */
+  close(): Promise<void>;
+}
+
+/** Payload of every pool event. */
+export interface PoolEvent {
+  server?: string;
+  connectionId?: string;
+  sessionId?: string;
+  pid?: number;
+  error?: unknown;
+  version?: number;
+}
+
+/** How often idle sessions and surplus replicas are looked for. */
+const SWEEP_MS = 1_000;
+/** Surplus replicas above `connections.min` close after being idle this long. */
+const REPLICA_IDLE_MS = 30_000;
+
+/**
+ * Creates a pool and waits until every server is ready or has failed its first attempt
+ * (failed servers keep retrying in the background).
+ * @throws McpPoolError CONFIG_INVALID when the config is invalid; nothing is started then.
+ */
+export async function createPool(input: PoolConfigInput | PoolConfig | unknown): Promise<McpPool> {
+  const config = parseConfig(input);
+  const pool = new McpPool(config);
+  await pool.ready();
+  return pool;
+}
+
+export class McpPool extends EventEmitter {
+  readonly config: PoolConfig;
+  readonly #engine: Engine;
+
+  /** Prefer `createPool`, which validates the config and waits for the servers. */
+  constructor(config: PoolConfig) {
+    super();
+    this.config = config;
+    this.#engine = new Engine(config, this);
+  }
+
+  /** Resolves once every server is ready or has failed its first attempt. */
+  ready(): Promise<void> {
+    return this.#engine.ready();
+  }
+
+  /** Every tool of every server, under its unique pool name. */
+  async listTools(): Promise<PoolTool[]> {
+    return this.#engine.catalog.list();
+  }
+
+  /**
+   * Calls a tool by its pool name. Resolves with the server's CallToolResult as sent (a result
+   * with `isError: true` included); rejects only with McpPoolError.
+   */
+  callTool(name: string, args: Record<string, unknown> = {}, options: CallToolOptions = {}): Promise<CallToolResult> {
+    return this.#engine.call(name, args, options);
+  }
+
+  /** A handle on one session (opened on first use). */
+  session(id: string, options: SessionOptions = {}): PoolSession {
+    return this.#engine.sessionHandle(id, options);
+  }
+
+  /** A plain, JSON-serialisable snapshot. */
+  stats(): PoolStats {
+    return this.#engine.stats();
+  }
+
+  /**
+   * Stops admitting calls (POOL_CLOSED), lets calls in flight finish up to `limits.drainTimeoutMs`,
+   * then closes every connection in its own worker. Idempotent: repeat calls get the same promise.
+   */
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+}
+
+/** Per-call bookkeeping, reused for the retry. */
+interface CallState {
+  entry: PoolTool;
+  server: ServerConfig;
+  args: Record<string, unknown>;
+  options: CallToolOptions;
+  deadline: number;
+  session: Session | undefined;
+  retried: boolean;
+}
+
+class Engine implements GroupHost {
+  readonly catalog: Catalog;
+  readonly supervisor: Supervisor;
+  readonly maxInFlightPerConnection: number;
+  readonly acquireTimeoutMs: number;
+  readonly maxQueue: number;
+  readonly maxMessageBytes: number;
+  queued = 0;
+
+  readonly #config: PoolConfig;
+  readonly #emitter: EventEmitter;
+  readonly #servers: ServerConfig[];
+  readonly #shared = new Map<string, ServerGroup>();
+  readonly #sessions = new Map<string, Session>();
+  /** Groups waiting for a worker slot, FIFO. */
+  readonly #slotQueue: ServerGroup[] = [];
+  /** Session-scoped (and min-0) servers: a short-lived connection that lists their tools. */
+  readonly #discovery = new Map<string, ServerGroup>();
+  #discoveryState = new Map<string, ConnectionState>();
+  #slots = 0;
+  #ids = 0;
+  #ready: Promise<void>;
+  #closing: Promise<void> | undefined;
+  #sweep: NodeJS.Timeout;
+  readonly counts = { total: 0, ok: 0, failed: 0, inFlight: 0, serverCrashes: 0, workerCrashes: 0 };
+  #drained: (() => void) | undefined;
+
+  constructor(config: PoolConfig, emitter: EventEmitter) {
+    this.#config = config;
+    this.#emitter = emitter;
+    const { limits } = config;
+    this.maxInFlightPerConnection = limits.maxInFlightPerConnection;
+    this.acquireTimeoutMs = limits.acquireTimeoutMs;
+    this.maxQueue = limits.maxQueue;
+    this.maxMessageBytes = Math.floor(limits.maxMessageMb * 1024 * 1024);
+    this.#servers = Object.values(config.servers);
+    this.catalog = new Catalog(this.#servers);
+    this.supervisor = new Supervisor(limits.maxWorkers, limits.workerHeapMb);
+    const firsts: Promise<void>[] = [];
+    for (const server of this.#servers) {
+      if (server.scope === "shared" && server.connections.min > 0) {
+        const group = new ServerGroup(server, this);
+        this.#shared.set(server.name, group);
+        group.fill();
+        for (const c of group.connections) firsts.push(c.settled);
+      } else {
+        if (server.scope === "shared") this.#shared.set(server.name, new ServerGroup(server, this));
+        firsts.push(this.#discover(server));
+      }
+    }
+    this.#ready = Promise.all(firsts).then(() => {});
+    this.#sweep = setInterval(() => this.#sweepIdle(), SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Lists a server's tools through a temporary connection (with the server's own headers). */
+  async #discover(server: ServerConfig): Promise<void> {
+    const group = new ServerGroup({ ...server, connections: { min: 1, max: 1 } }, this);
+    this.#discovery.set(server.name, group);
+    this.#discoveryState.set(server.name, "connecting");
+    group.fill();
+    const conn = group.connections[0];
+    if (conn) await conn.settled;
+    this.#discoveryState.set(server.name, conn?.state === "ready" ? "ready" : "failed");
+    this.#discovery.delete(server.name);
+    void group.close("CONNECTION_LOST");
+  }
+
+  // ---- calls -------------------------------------------------------------------------------
+
+  call(name: string, args: Record<string, unknown>, options: CallToolOptions, session?: Session): Promise<CallToolResult> {
+    if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
+    const entry = this.catalog.resolve(name);
+    if (!entry) return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
+    const server = this.#config.servers[entry.server]!;
+    if (args === null || typeof args !== "object" || Array.isArray(args)) {
+      return reject("INVALID_ARGUMENTS", "arguments must be an object", server.name, entry.tool.name);
+    }
+    if (options.signal?.aborted) return reject("ABORTED", "aborted before the call started", server.name, entry.tool.name);
+    const timeoutMs = options.timeoutMs ?? server.toolCallTimeoutMs;
+    if (!(timeoutMs > 0)) return reject("INVALID_ARGUMENTS", "timeoutMs must be a positive number", server.name, entry.tool.name);
+    if (server.scope === "session") {
+      if (!session) {
+        if (options.sessionId === undefined) {
+          return reject("INVALID_ARGUMENTS", `server "${server.name}" is session-scoped: call it with a sessionId or through pool.session(id)`, server.name, entry.tool.name);
+        }
+      }
+    }
+    if (!session && options.sessionId !== undefined) {
+      try {
+        session = this.#openSession(options.sessionId, undefined);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const state: CallState = { entry, server, args, options, deadline: Date.now() + timeoutMs, session, retried: false };
+    this.counts.total++;
+    this.counts.inFlight++;
+    if (session) {
+      session.active++;
+      session.lastUsed = Date.now();
+    }
+    return this.#dispatch(state).then(
+      (result) => {
+        this.#finish(state);
+        this.counts.ok++;
+        return result;
+      },
+      (error: McpPoolError) => {
+        this.#finish(state);
+        this.counts.failed++;
+        throw error;
+      },
+    );
+  }
+
+  #finish(state: CallState): void {
+    this.counts.inFlight--;
+    if (state.session) {
+      state.session.active--;
+      state.session.lastUsed = Date.now();
+    }
+    if (this.counts.inFlight === 0) this.#drained?.();
+  }
+
+  #dispatch(state: CallState): Promise<CallToolResult> {
+    const group = state.server.scope === "session" ? state.session!.group(state.server, this) : this.#shared.get(state.server.name)!;
+    return new Promise<CallToolResult>((resolve, rejectCall) => {
+      const waiter: Waiter = {
+        server: state.server.name,
+        tool: state.entry.tool.name,
+        deadline: state.deadline,
+        timer: undefined,
+        signal: state.options.signal,
+        onAbort: undefined,
+        fail: rejectCall,
+        run: (conn: Connection) => {
+          const timeoutMs = state.deadline - Date.now();
+          if (timeoutMs <= 0) {
+            rejectCall(new McpPoolError("TIMEOUT", "deadline passed while waiting for a connection", { server: state.server.name, tool: state.entry.tool.name }));
+            return;
+          }
+          conn
+            .call(state.entry.tool.name, state.args, { timeoutMs, signal: state.options.signal, onProgress: state.options.onProgress })
+            .then(resolve, (error: McpPoolError) => {
+              if (error.code === "CONNECTION_LOST" && this.#mayRetry(state)) {
+                state.retried = true;
+                this.#dispatch(state).then(resolve, rejectCall);
+              } else rejectCall(error);
+            });
+        },
+      };
+      group.acquire(waiter);
+    });
+  }
+
+  /** A call lost to a crash is retried once, only for tools the server marks read-only or idempotent. */
+  #mayRetry(state: CallState): boolean {
+    if (state.retried || this.#closing || state.server.retry === "never") return false;
+    if (state.deadline <= Date.now() || state.options.signal?.aborted) return false;
+    const a = state.entry.tool.annotations;
+    return a?.readOnlyHint === true || a?.idempotentHint === true;
+  }
+
+  // ---- sessions ----------------------------------------------------------------------------
+
+  sessionHandle(id: string, options: SessionOptions): PoolSession {
+    if (typeof id !== "string" || id === "") throw new McpPoolError("INVALID_ARGUMENTS", "a session id must be a non-empty string");
+    return {
+      id,
+      listTools: async () => this.catalog.list(),
+      callTool: (name, args = {}, callOptions = {}) => {
+        let session: Session;
+        try {
+          session = this.#openSession(id, options);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return this.call(name, args, callOptions, session);
+      },
+      close: () => this.#closeSession(id),
+    };
+  }
+
+  #openSession(id: string, options: SessionOptions | undefined): Session {
+    if (this.#closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    let session = this.#sessions.get(id);
+    if (session && !session.closing) {
+      if (options?.headers && Object.keys(session.headers).length === 0 && session.connections === 0) Object.assign(session.headers, options.headers);
+      return session;
+    }
+    if (this.#liveSessions() >= this.#config.limits.maxSessions) {
+      const victim = this.#idlestSession();
+      if (!victim) throw new McpPoolError("SESSION_LIMIT", `${this.#config.limits.maxSessions} sessions are open and none is idle`);
+      void this.#closeSession(victim.id);
+    }
+    session = new Session(id, options);
+    this.#sessions.set(id, session);
+    this.#emitter.emit("session:open", { sessionId: id } satisfies PoolEvent);
+    return session;
+  }
+
+  #liveSessions(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) if (!s.closing) n++;
+    return n;
+  }
+
+  #idlestSession(): Session | undefined {
+    let best: Session | undefined;
+    for (const s of this.#sessions.values()) {
+      if (s.closing || s.active > 0) continue;
+      if (!best || s.lastUsed < best.lastUsed) best = s;
+    }
+    return best;
+  }
+
+  async #closeSession(id: string): Promise<void> {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    if (!session.closing) {
+      session.closing = (async () => {
+        await this.#waitUntil(() => session.active === 0, this.#config.limits.drainTimeoutMs);
+        await Promise.all([...session.groups.values()].map((g) => g.close("CONNECTION_LOST")));
+        if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+        this.#emitter.emit("session:close", { sessionId: id } satisfies PoolEvent);
+      })();
+    }
+    await session.closing;
+  }
+
+  async #waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!predicate() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  #sweepIdle(): void {
+    const now = Date.now();
+    const idleMs = this.#config.limits.sessionIdleTimeoutMs;
+    for (const s of this.#sessions.values()) {
+      if (!s.closing && s.active === 0 && now - s.lastUsed >= idleMs) void this.#closeSession(s.id);
+    }
+    for (const group of this.#shared.values()) {
+      const { min } = group.config.connections;
+      let surplus = group.connections.filter((c) => !c.closing).length - min;
+      for (const c of [...group.connections].reverse()) {
+        if (surplus <= 0) break;
+        if (!c.closing && c.inFlight === 0 && group.waiting === 0 && now - c.lastUsed >= REPLICA_IDLE_MS) {
+          void group.closeConnection(c);
+          surplus--;
+        }
+      }
+    }
+  }
+
+  // ---- worker slots ------------------------------------------------------------------------
+
+  takeSlot(group: ServerGroup): boolean {
+    if (this.#slots < this.#config.limits.maxWorkers) {
+      this.#slots++;
+      return true;
+    }
+    this.#slotQueue.push(group);
+    this.#evictIdleSessionConnection();
+    return false;
+  }
+
+  releaseSlot(): void {
+    this.#slots--;
+    while (this.#slotQueue.length > 0 && this.#slots < this.#config.limits.maxWorkers) {
+      const group = this.#slotQueue.shift()!;
+      this.#slots++;
+      group.slotGranted();
+    }
+  }
+
+  /** At the worker cap: close the least recently used idle session connection to make room. */
+  #evictIdleSessionConnection(): void {
+    let victim: { group: ServerGroup; conn: Connection } | undefined;
+    for (const s of this.#sessions.values()) {
+      for (const group of s.groups.values()) {
+        for (const conn of group.connections) {
+          if (conn.closing || conn.inFlight > 0 || group.waiting > 0) continue;
+          if (!victim || conn.lastUsed < victim.conn.lastUsed) victim = { group, conn };
+        }
+      }
+    }
+    if (victim) void victim.group.closeConnection(victim.conn);
+  }
+
+  nextConnectionId(server: string): string {
+    return `${server}#${++this.#ids}`;
+  }
+
+  // ---- events from connections -------------------------------------------------------------
+
+  connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void {
+    if (kind === "lost") this.counts.serverCrashes++;
+    this.#emitter.emit(`connection:${kind}`, eventOf(conn, error));
+  }
+
+  workerCrash(conn: Connection, error: unknown): void {
+    this.counts.workerCrashes++;
+    this.counts.serverCrashes--; // the "lost" that follows is the worker's, not the server's
+    this.#emitter.emit("worker:crash", eventOf(conn, error));
+  }
+
+  toolsChanged(conn: Connection): void {
+    if (!conn.tools) return;
+    if (this.catalog.update(conn.server, conn.tools)) {
+      this.#emitter.emit("tools:changed", { server: conn.server, version: this.catalog.version(conn.server) } satisfies PoolEvent);
+    }
+  }
+
+  callFinished(_conn: Connection): void {}
+
+  // ---- stats and close ---------------------------------------------------------------------
+
+  stats(): PoolStats {
+    return snapshot({
+      limits: this.#config.limits,
+      servers: this.#servers,
+      slots: this.#slots,
+      slotQueue: this.#slotQueue.length,
+      sessions: this.#liveSessions(),
+      counts: this.counts,
+      queued: this.queued,
+      catalog: this.catalog,
+      closed: this.#closing !== undefined,
+      groupsOf: (server) => {
+        const groups: ServerGroup[] = [];
+        const shared = this.#shared.get(server);
+        if (shared) groups.push(shared);
+        for (const s of this.#sessions.values()) {
+          const g = s.groups.get(server);
+          if (g) groups.push(g);
+        }
+        const d = this.#discovery.get(server);
+        if (d) groups.push(d);
+        return groups;
+      },
+      discoveryState: (server) => this.#discoveryState.get(server),
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    clearInterval(this.#sweep);
+    if (this.counts.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#config.limits.drainTimeoutMs);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const groups = [...this.#shared.values(), ...this.#discovery.values()];
+    for (const s of this.#sessions.values()) groups.push(...s.groups.values());
+    this.#slotQueue.length = 0;
+    await Promise.all(groups.map((g) => g.close("POOL_CLOSED")));
+    for (const s of this.#sessions.values()) this.#emitter.emit("session:close", { sessionId: s.id } satisfies PoolEvent);
+    this.#sessions.clear();
+    await this.supervisor.destroy();
+  }
+}
+
+function eventOf(conn: Connection, error?: unknown): PoolEvent {
+  const event: PoolEvent = { server: conn.server, connectionId: conn.id };
+  if (conn.sessionId !== undefined) event.sessionId = conn.sessionId;
+  if (conn.pid !== undefined) event.pid = conn.pid;
+  if (error !== undefined) event.error = error;
+  return event;
+}
+
+function reject(code: McpPoolError["code"], message: string, server: string | undefined, tool: string | undefined): Promise<never> {
+  return Promise.reject(new McpPoolError(code, message, { server, tool }));
+}

@@ -1,0 +1,51 @@
+/**
+ * Sessions: per-(session, server) connections for `scope: "session"` servers, reference-counted
+ * so that a session with calls in flight is never evicted.
+ */
+import type { ServerConfig } from "./config.js";
+import { ServerGroup, type GroupHost } from "./server-group.js";
+
+export interface SessionOptions {
+  /** HTTP headers for this session's own connections to session-scoped servers (merged over the server's). */
+  headers?: Record<string, string>;
+}
+
+export class Session {
+  readonly id: string;
+  readonly headers: Record<string, string>;
+  readonly groups = new Map<string, ServerGroup>();
+  /** Calls in flight through this session (any server). */
+  active = 0;
+  lastUsed = Date.now();
+  closing: Promise<void> | undefined;
+
+  constructor(id: string, options: SessionOptions = {}) {
+    this.id = id;
+    this.headers = { ...options.headers };
+  }
+
+  /** This session's own group for a session-scoped server, opened on first use. */
+  group(server: ServerConfig, host: GroupHost): ServerGroup {
+    let group = this.groups.get(server.name);
+    if (!group) {
+      group = new ServerGroup(server, host, this.id, this.headers);
+      this.groups.set(server.name, group);
+    }
+    return group;
+  }
+
+  get connections(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.connections.length;
+    return n;
+  }
+
+  idleFor(now: number): number {
+    return this.active > 0 ? 0 : now - this.lastUsed;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= Promise.all([...this.groups.values()].map((g) => g.close("CONNECTION_LOST"))).then(() => {});
+    return this.closing;
+  }
+}

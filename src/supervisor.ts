@@ -1,0 +1,95 @@
+/**
+ * Owns the worker threads (a piscina pool, one long-lived task per connection) and the server
+ * process groups those workers started, so that a dead worker's servers can be reaped from here.
+ */
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { Piscina } from "piscina";
+import type { ConnectionSpec, HostTask } from "./protocol.js";
+
+const HOST_FILE = new URL("../workers/connection-host.js", import.meta.url).href;
+/** How long a dead worker's server gets between SIGTERM and SIGKILL. */
+const REAP_GRACE_MS = 500;
+
+export interface HostHandle {
+  /** The main thread's end of the connection's port. */
+  port: MessagePort;
+  /** Settles when the host task ends: resolves on a clean close, rejects when the worker died. */
+  done: Promise<void>;
+  /** Terminates the worker running this host (piscina aborts a running task by terminating its thread). */
+  terminate(): void;
+}
+
+export class Supervisor {
+  readonly #piscina: Piscina;
+  /** Process groups of servers alive right now, so that nothing outlives the pool or the host. */
+  readonly #groups = new Set<number>();
+  readonly #onExit = () => {
+    for (const pid of this.#groups) signalGroup(pid, "SIGKILL");
+  };
+
+  constructor(maxWorkers: number, workerHeapMb: number) {
+    this.#piscina = new Piscina({
+      filename: HOST_FILE,
+      minThreads: 0,
+      maxThreads: maxWorkers,
+      concurrentTasksPerWorker: 1,
+      // 'sync' parks finished workers in Atomics.wait and hangs later tasks (see DESIGN.md).
+      atomics: "disabled",
+      idleTimeout: 1_000,
+      resourceLimits: { maxOldGenerationSizeMb: workerHeapMb },
+    });
+    // A worker that dies outside a task must not become an unhandled 'error' on the host.
+    this.#piscina.on("error", () => {});
+    process.on("exit", this.#onExit);
+  }
+
+  get threads(): number {
+    return this.#piscina.threads.length;
+  }
+
+  start(spec: ConnectionSpec): HostHandle {
+    const { port1, port2 } = new MessageChannel();
+    const abort = new AbortController();
+    const task: HostTask = { spec, port: port2 };
+    const done = this.#piscina.run(task, { transferList: [port2] as never, signal: abort.signal }) as Promise<void>;
+    done.catch(() => {}); // observed by the connection; never unhandled
+    return { port: port1, done, terminate: () => abort.abort() };
+  }
+
+  track(pid: number): void {
+    this.#groups.add(pid);
+  }
+
+  /** Ends a server's whole process group: SIGTERM, then SIGKILL. Resolves when it is sent both. */
+  async reap(pid: number): Promise<void> {
+    if (!signalGroup(pid, "SIGTERM")) {
+      this.#groups.delete(pid);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, REAP_GRACE_MS));
+    signalGroup(pid, "SIGKILL");
+    this.#groups.delete(pid);
+  }
+
+  /** The group ended by its own worker's teardown; a last SIGKILL covers stragglers. */
+  release(pid: number): void {
+    signalGroup(pid, "SIGKILL");
+    this.#groups.delete(pid);
+  }
+
+  async destroy(): Promise<void> {
+    for (const pid of this.#groups) signalGroup(pid, "SIGKILL");
+    this.#groups.clear();
+    await this.#piscina.destroy();
+    process.off("exit", this.#onExit);
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
