@@ -37,6 +37,7 @@ import {
 } from "../src/protocol.js";
 import { backoffDelay } from "./backoff.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
+import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
 
 installErrorTransfer();
 
@@ -45,6 +46,8 @@ const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 const MAX_TOOL_PAGES = 1_000;
 /** Grace on top of our own deadline for the SDK's timer, which must never fire first. */
 const SDK_TIMEOUT_SLACK_MS = 1_000;
+/** How long a graceful close waits for the HTTP server to acknowledge the session's end. */
+const HTTP_TERMINATE_MS = 1_000;
 
 class Deadline {
   constructor(readonly timeoutMs: number) {}
@@ -171,6 +174,18 @@ export class ConnectionHost implements HostApi {
     }
   }
 
+  /** A graceful close tells a Streamable HTTP server to drop our session (DELETE), briefly. */
+  async #endHttpSession(link: Link | undefined): Promise<void> {
+    const transport = link?.transport;
+    if (!link || link.closed || !(transport instanceof StreamableHTTPClientTransport) || !transport.sessionId) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      transport.terminateSession().catch(() => {}),
+      new Promise((resolve) => (timer = setTimeout(resolve, HTTP_TERMINATE_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
   #pidOf(transport: Transport): number | undefined {
     return transport instanceof ProcessGroupStdioTransport ? transport.pid : undefined;
   }
@@ -191,8 +206,9 @@ export class ConnectionHost implements HostApi {
     }
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
-    if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit });
-    return new StreamableHTTPClientTransport(url, { requestInit, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
+    const fetch = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
+    if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch });
+    return new StreamableHTTPClientTransport(url, { requestInit, fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
   }
 
   async #listTools(client: Client): Promise<Tool[]> {
@@ -348,15 +364,16 @@ export class ConnectionHost implements HostApi {
       }
       return wireError("PROTOCOL_ERROR", error.message, { mcpCode: error.code, data: error.data });
     }
-    if (error instanceof StreamableHTTPError || error instanceof SseError) {
-      const status = error.code;
+    const status = httpStatusOf(error);
+    if (status !== null) {
       // 404 on a known session: the server forgot it. Reopen (one initialize for everyone who noticed).
       if (status === 404 || status === undefined || status >= 500) {
-        this.#lose(link, wireError("CONNECTION_LOST", `HTTP ${status ?? "error"}: ${error.message}`));
-        return wireError("CONNECTION_LOST", `HTTP ${status ?? "error"} from server: ${error.message}`);
+        this.#lose(link, wireError("CONNECTION_LOST", `HTTP ${status ?? "error"}: ${messageOf(error)}`));
+        return wireError("CONNECTION_LOST", `HTTP ${status ?? "error"} from server: ${messageOf(error)}`);
       }
-      return wireError("SERVER_UNAVAILABLE", `HTTP ${status} from server: ${error.message}`);
+      return wireError("SERVER_UNAVAILABLE", `HTTP ${status} from server: ${messageOf(error)}`);
     }
+    if (error instanceof MessageTooLargeError) return wireError("RESULT_TOO_LARGE", error.message);
     if (link.closed) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
     if (error instanceof TypeError && /fetch failed|network|ECONN|socket/i.test(`${error.message} ${messageOf(error.cause)}`)) {
       this.#lose(link, wireError("CONNECTION_LOST", `server unreachable: ${messageOf(error.cause ?? error)}`));
@@ -377,7 +394,8 @@ export class ConnectionHost implements HostApi {
       this.#wake?.();
       for (const controller of this.#calls.values()) controller.abort(new Cancelled("pool closing"));
       // Interrupts an attempt in progress; run() does the rest of the teardown.
-      if (this.#link) void this.#closeLink(this.#link);
+      const link = this.#link;
+      if (link) void this.#endHttpSession(link).then(() => this.#closeLink(link));
     }
     await this.#closed;
   }
@@ -405,6 +423,16 @@ function describe(spec: ConnectionSpec): string {
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * The HTTP status of a failed request, if the error is one: Streamable HTTP and SSE errors carry a
+ * code, the legacy SSE transport's POST failure only says it in its message.
+ */
+function httpStatusOf(error: unknown): number | undefined | null {
+  if (error instanceof StreamableHTTPError || error instanceof SseError) return error.code;
+  const m = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;
+  return m ? Number(m[1]) : null;
 }
 
 function isZodError(error: unknown): boolean {
