@@ -61,8 +61,8 @@ const ServerInputSchema = z
     connections: z.strictObject({ min: ms(0).default(1), max: ms(1).optional() }).prefault({}),
     /** Deadline of a call when the caller gives none. Default 60,000 ms. */
     toolCallTimeoutMs: ms(1).default(60_000),
-    /** Deadline of one connect attempt (spawn or HTTP, initialize, tools/list). Default 30,000 ms. */
-    connectTimeoutMs: ms(1).default(30_000),
+    /** Deadline of one connect attempt (spawn or HTTP, initialize, tools/list). Default 10,000 ms. */
+    connectTimeoutMs: ms(1).default(10_000),
     reconnect: ReconnectSchema.prefault({}),
     keepalive: KeepaliveSchema.prefault({}),
     /** Retry a call lost to a crash once, for tools annotated read-only or idempotent (`safe`), or never. Default `safe`. */

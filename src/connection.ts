@@ -8,7 +8,7 @@
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError } from "./protocol.js";
+import { isHostEvent, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -69,6 +69,8 @@ export class Connection {
   #pending = new Map<number, PendingCall>();
   #closing: Promise<void> | undefined;
   #crashes = 0;
+  /** The host's own last word: ready or not (our `state` may run ahead of it). */
+  #hostReady = false;
   #closeCode: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST";
   #firstResult: Promise<void>;
   #markFirstResult!: () => void;
@@ -119,7 +121,9 @@ export class Connection {
         this.threadId = event.threadId;
         this.failedAttempts = event.failedAttempts;
         if (event.error) this.lastError = event.error;
-        if (event.state === "reconnecting" && event.failedAttempts === 0 && this.state === "ready") {
+        const wasReady = this.#hostReady;
+        this.#hostReady = false;
+        if (event.state === "reconnecting" && event.failedAttempts === 0 && wasReady) {
           this.restarts++;
           this.#owner.onLost(this, "server", event.error);
         }
@@ -133,6 +137,7 @@ export class Connection {
         this.#supervisor.track(event.pid);
         break;
       case "ready":
+        this.#hostReady = true;
         this.threadId = event.threadId;
         if (event.pid !== undefined) this.pid = event.pid;
         this.tools = event.tools;
@@ -164,6 +169,7 @@ export class Connection {
     if (host !== this.#host) return;
     this.#host = undefined;
     this.#remote = undefined;
+    this.#hostReady = false;
     host.port.close();
     const pid = this.pid;
     this.pid = undefined;
@@ -225,7 +231,11 @@ export class Connection {
         .then(
           (outcome) => {
             if (outcome.ok) this.#settle(callId, outcome.value, undefined);
-            else this.#settle(callId, undefined, McpPoolError.fromWire(outcome.error, this.server, tool));
+            else {
+              // The host saw its link die before we heard of it: stop routing here until it is ready again.
+              if (wasNotSent(outcome.error) && this.state === "ready") this.#setState("reconnecting");
+              this.#settle(callId, undefined, McpPoolError.fromWire(outcome.error, this.server, tool));
+            }
           },
           (error: unknown) => this.#settle(callId, undefined, toPoolError(error, this.server, tool)),
         );

@@ -8,7 +8,7 @@ import { Catalog, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, type ConnectionState } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState } from "./protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
@@ -271,8 +271,9 @@ class Engine implements GroupHost {
           conn
             .call(state.entry.tool.name, state.args, { timeoutMs, signal: state.options.signal, onProgress: state.options.onProgress })
             .then(resolve, (error: McpPoolError) => {
-              if (error.code === "CONNECTION_LOST" && this.#mayRetry(state)) {
-                state.retried = true;
+              const notSent = wasNotSent(error);
+              if (notSent ? !this.#closing && state.deadline > Date.now() : error.code === "CONNECTION_LOST" && this.#mayRetry(state)) {
+                if (!notSent) state.retried = true;
                 this.#dispatch(state).then(resolve, rejectCall);
               } else rejectCall(error);
             });

@@ -108,6 +108,16 @@ export function wireError(code: ErrorCode, message: string, extra?: { mcpCode?: 
   return e;
 }
 
+/**
+ * `data` of an error for a call the host refused before sending it to the server (its link had just
+ * died). Such a call is always safe to route again.
+ */
+export const NOT_SENT = { notSent: true } as const;
+
+export function wasNotSent(error: { data?: unknown }): boolean {
+  return (error.data as { notSent?: unknown } | undefined)?.notSent === true;
+}
+
 /** JSON-RPC error code a transport uses to turn an oversized message into an error for its request. */
 export const RESULT_TOO_LARGE_RPC_CODE = -32099;
 

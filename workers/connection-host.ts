@@ -24,6 +24,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import {
   installErrorTransfer,
+  NOT_SENT,
   RESULT_TOO_LARGE_RPC_CODE,
   wireError,
   type CallRequest,
@@ -320,7 +321,8 @@ export class ConnectionHost implements HostApi {
     const link = this.#link;
     if (this.#closing) return fail("POOL_CLOSED", "connection is closing");
     if (this.#state !== "ready" || !link || link.closed) {
-      return fail(this.#state === "failed" ? "SERVER_UNAVAILABLE" : "CONNECTION_LOST", `connection is ${this.#state}`);
+      // Never sent: the main thread may route it again whatever the tool (see NOT_SENT).
+      return { ok: false, error: wireError(this.#state === "failed" ? "SERVER_UNAVAILABLE" : "CONNECTION_LOST", `connection is ${this.#state}`, { data: NOT_SENT }) };
     }
     const invalid = this.#validate(req.name, req.args);
     if (invalid) return fail("INVALID_ARGUMENTS", `arguments of ${req.name} do not match its inputSchema: ${invalid}`);

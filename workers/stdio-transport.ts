@@ -59,6 +59,8 @@ export class ProcessGroupStdioTransport implements Transport {
   /** While an oversized line streams in: its first and last bytes, and when it started. */
   #oversize: { head: string; tail: Buffer; timer: NodeJS.Timeout } | undefined;
   #closed = false;
+  /** close() is shutting the server down: its stdout closing is expected. */
+  #stopping = false;
 
   constructor(opts: StdioOptions) {
     this.#opts = opts;
@@ -97,7 +99,21 @@ export class ProcessGroupStdioTransport implements Transport {
       child.stdin?.on("error", (error) => this.onerror?.(error));
       child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
       child.stdout?.on("error", (error) => this.onerror?.(error));
+      child.stdout?.once("close", () => this.#stdoutClosed(child));
     });
+  }
+
+  /**
+   * A server that closed its stdout can never answer again, even if it keeps running: report the
+   * loss now (not when keepalive or a deadline notices) and end its group, SIGTERM then SIGKILL.
+   */
+  #stdoutClosed(child: ChildProcess): void {
+    const pid = child.pid;
+    if (this.#closed || this.#stopping || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    killGroup(pid, "SIGTERM");
+    const timer = setTimeout(() => killGroup(pid, "SIGKILL"), TERM_GRACE_MS);
+    child.once("exit", () => clearTimeout(timer));
+    this.#finish();
   }
 
   #read(chunk: Buffer): void {
@@ -194,6 +210,7 @@ export class ProcessGroupStdioTransport implements Transport {
       return;
     }
     const pid = child.pid;
+    this.#stopping = true;
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
