@@ -87,8 +87,8 @@ export async function startHttpFixture(
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`fixture server (${mode}) did not print LISTENING within 10000 ms; stderr: ${stderr}`)),
-        10_000,
+        () => reject(new Error(`fixture server (${mode}) did not print LISTENING within 30000 ms; stderr: ${stderr}`)),
+        30_000,
       );
       const done = (fn: () => void) => {
         clearTimeout(timer);

@@ -1,0 +1,213 @@
+/**
+ * Config: defaults, transport inference, synonyms, and CONFIG_INVALID naming every offending path.
+ * Pure (no threads), except the last test, which checks that createPool starts nothing on bad input.
+ */
+import test from "ava";
+import { createPool, McpPoolError, parseConfig } from "../src/index.js";
+import { readEvents, stdioServer, tmpFile } from "./helpers/fixtures.js";
+
+/** Runs `fn`, expects CONFIG_INVALID, and returns the error. */
+function configError(t: import("ava").ExecutionContext, input: unknown): McpPoolError {
+  const error = t.throws(() => parseConfig(input));
+  t.true(error instanceof McpPoolError);
+  t.is((error as McpPoolError).code, "CONFIG_INVALID");
+  return error as McpPoolError;
+}
+
+/** The path named in CONFIG_INVALID's message (CONTRACT: "a message naming every offending path"). */
+function assertNamesPaths(t: import("ava").ExecutionContext, error: McpPoolError, paths: string[]): void {
+  for (const path of paths) t.true(error.message.includes(path), `the message names ${path}: ${error.message}`);
+}
+
+test("parseConfig fills in every documented limit default", (t) => {
+  const config = parseConfig({ servers: { a: { command: "node" } } });
+  t.deepEqual(config.limits, {
+    maxWorkers: 32,
+    maxSessions: 200,
+    maxQueue: 1_000,
+    acquireTimeoutMs: 10_000,
+    maxInFlightPerConnection: 64,
+    sessionIdleTimeoutMs: 600_000,
+    workerHeapMb: 256,
+    maxMessageMb: 32,
+    drainTimeoutMs: 5_000,
+  });
+});
+
+test("parseConfig fills in every documented server default", (t) => {
+  const server = parseConfig({ servers: { a: { command: "node" } } }).servers.a!;
+  t.is(server.name, "a");
+  t.is(server.transport, "stdio");
+  t.is(server.command, "node");
+  t.deepEqual(server.args, []);
+  t.deepEqual(server.env, {});
+  t.is(server.cwd, undefined);
+  t.is(server.stderr, "inherit");
+  t.is(server.url, undefined);
+  t.deepEqual(server.headers, {});
+  t.is(server.scope, "shared");
+  t.deepEqual(server.connections, { min: 1, max: 1, idleTimeoutMs: 30_000 });
+  t.is(server.toolCallTimeoutMs, 60_000);
+  t.is(server.connectTimeoutMs, 10_000);
+  t.deepEqual(server.reconnect, { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 5_000, probeIntervalMs: 30_000 });
+  t.deepEqual(server.keepalive, { intervalMs: 15_000, timeoutMs: 5_000, failures: 2 });
+  t.is(server.retry, "safe");
+  t.is(server.tools.include, undefined);
+  t.is(server.tools.exclude, undefined);
+  t.is(server.tools.overrides, undefined);
+  t.is(server.prefix, "a");
+});
+
+test("parseConfig keeps explicit values over defaults", (t) => {
+  const config = parseConfig({
+    servers: {
+      a: {
+        command: "node",
+        args: ["x.js"],
+        env: { K: "v" },
+        cwd: "/tmp",
+        connections: { min: 2, max: 4 },
+        toolCallTimeoutMs: 5,
+        reconnect: { maxAttempts: 0 },
+        keepalive: { intervalMs: 0 },
+        prefix: "",
+      },
+    },
+    limits: { maxWorkers: 4, maxQueue: 0 },
+  });
+  const a = config.servers.a!;
+  t.deepEqual(a.args, ["x.js"]);
+  t.deepEqual(a.env, { K: "v" });
+  t.is(a.cwd, "/tmp");
+  t.deepEqual(a.connections, { min: 2, max: 4, idleTimeoutMs: 30_000 });
+  t.is(a.toolCallTimeoutMs, 5);
+  t.deepEqual(a.reconnect, { maxAttempts: 0, initialDelayMs: 100, maxDelayMs: 5_000, probeIntervalMs: 30_000 });
+  t.is(a.keepalive.intervalMs, 0);
+  t.is(a.prefix, "");
+  t.is(config.limits.maxWorkers, 4);
+  t.is(config.limits.maxQueue, 0);
+  t.is(config.limits.maxSessions, 200);
+});
+
+test("parseConfig defaults connections.max to connections.min", (t) => {
+  const { connections } = parseConfig({ servers: { a: { command: "node", connections: { min: 3 } } } }).servers.a!;
+  t.is(connections.min, 3);
+  t.is(connections.max, 3);
+});
+
+test("parseConfig infers stdio from command and Streamable HTTP from url", (t) => {
+  const config = parseConfig({
+    servers: {
+      local: { command: "node", args: ["server.js"] },
+      remote: { url: "http://127.0.0.1:3001/mcp", headers: { Authorization: "Bearer x" } },
+    },
+  });
+  t.is(config.servers.local!.transport, "stdio");
+  t.is(config.servers.remote!.transport, "http");
+  t.is(config.servers.remote!.url, "http://127.0.0.1:3001/mcp");
+  t.deepEqual(config.servers.remote!.headers, { Authorization: "Bearer x" });
+});
+
+test('parseConfig uses legacy SSE when transport is "sse"', (t) => {
+  const config = parseConfig({ servers: { old: { url: "http://127.0.0.1:3001/sse", transport: "sse" } } });
+  t.is(config.servers.old!.transport, "sse");
+});
+
+test("parseConfig accepts type as a synonym of transport", (t) => {
+  const config = parseConfig({
+    servers: {
+      a: { url: "http://127.0.0.1:1/sse", type: "sse" },
+      b: { url: "http://127.0.0.1:1/mcp", type: "streamable-http" },
+      c: { url: "http://127.0.0.1:1/mcp", type: "http" },
+      d: { command: "node", type: "stdio" },
+    },
+  });
+  t.is(config.servers.a!.transport, "sse");
+  t.is(config.servers.b!.transport, "http");
+  t.is(config.servers.c!.transport, "http");
+  t.is(config.servers.d!.transport, "stdio");
+});
+
+test("parseConfig accepts mcpServers as a synonym of servers", (t) => {
+  const config = parseConfig({ mcpServers: { everything: { command: "npx", args: ["-y", "server"] } } });
+  t.deepEqual(Object.keys(config.servers), ["everything"]);
+  t.is(config.servers.everything!.transport, "stdio");
+  t.deepEqual(config.servers.everything!.args, ["-y", "server"]);
+});
+
+test("parseConfig rejects a bad url with CONFIG_INVALID naming servers.<name>.url", (t) => {
+  const error = configError(t, { servers: { search: { url: "not a url" } } });
+  assertNamesPaths(t, error, ["servers.search.url"]);
+});
+
+test("parseConfig rejects unknown keys at the top, in a server and in limits, naming each", (t) => {
+  const error = configError(t, {
+    servers: { x: { command: "node", bogus: 1 } },
+    limits: { maxWorkerz: 3 },
+    extra: true,
+  });
+  assertNamesPaths(t, error, ["servers.x.bogus", "limits.maxWorkerz", "extra"]);
+});
+
+test("parseConfig names every offending path when several are wrong at once", (t) => {
+  const error = configError(t, {
+    servers: {
+      search: { url: "ftp://example.com/mcp" },
+      local: { command: "node", toolCallTimeoutMs: -1 },
+    },
+    limits: { maxQueue: "many" },
+  });
+  assertNamesPaths(t, error, ["servers.search.url", "servers.local.toolCallTimeoutMs", "limits.maxQueue"]);
+});
+
+test("parseConfig rejects a server with both command and url", (t) => {
+  const error = configError(t, { servers: { both: { command: "node", url: "http://127.0.0.1:1/mcp" } } });
+  assertNamesPaths(t, error, ["servers.both"]);
+});
+
+test("parseConfig rejects a server with neither command nor url", (t) => {
+  const error = configError(t, { servers: { none: { args: ["x"] } } });
+  assertNamesPaths(t, error, ["servers.none"]);
+});
+
+test("parseConfig rejects connections.max below connections.min", (t) => {
+  const error = configError(t, { servers: { a: { command: "node", connections: { min: 3, max: 2 } } } });
+  assertNamesPaths(t, error, ["servers.a.connections.max"]);
+});
+
+test("parseConfig rejects shared servers whose connections.min add up to more than maxWorkers", (t) => {
+  const error = configError(t, {
+    servers: { a: { command: "node", connections: { min: 2 } }, b: { command: "node", connections: { min: 2 } } },
+    limits: { maxWorkers: 3 },
+  });
+  assertNamesPaths(t, error, ["limits.maxWorkers"]);
+});
+
+test("parseConfig rejects a config without servers", (t) => {
+  configError(t, {});
+  configError(t, { limits: { maxWorkers: 4 } });
+});
+
+test("parseConfig rejects non-object input with CONFIG_INVALID", (t) => {
+  configError(t, null);
+  configError(t, "servers");
+  configError(t, 42);
+});
+
+test("createPool rejects a bad config with CONFIG_INVALID and starts no server", async (t) => {
+  const events = tmpFile("config-invalid-events");
+  const error = await t.throwsAsync(
+    createPool({
+      servers: {
+        good: stdioServer([], { FIXTURE_EVENTS: events }),
+        search: { url: "not a url" },
+      },
+    }),
+  );
+  t.true(error instanceof McpPoolError);
+  t.is((error as McpPoolError).code, "CONFIG_INVALID");
+  t.true(error!.message.includes("servers.search.url"));
+  // Give a wrongly started server time to write its "start" event.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.deepEqual(readEvents(events), []);
+});
