@@ -57,8 +57,17 @@ const ServerInputSchema = z
     headers: z.record(z.string(), z.string()).optional(),
     /** `shared` servers serve every caller from replicas; `session` servers get one connection per session. */
     scope: z.enum(["shared", "session"]).default("shared"),
-    /** Replicas of a shared server. Default `{ min: 1, max: min }`. */
-    connections: z.strictObject({ min: ms(0).default(1), max: ms(1).optional() }).prefault({}),
+    /** Replicas of a shared server. Default `{ min: 1, max: min, idleTimeoutMs: 30000 }`. */
+    connections: z
+      .strictObject({
+        /** Replicas kept open at all times. Default 1. */
+        min: ms(0).default(1),
+        /** Replicas opened at most, when every open one is at `limits.maxInFlightPerConnection`. Default `min`. */
+        max: ms(1).optional(),
+        /** A replica above `min` with no call for this long is closed (its worker and process end). Default 30,000 ms. */
+        idleTimeoutMs: ms(1).default(30_000),
+      })
+      .prefault({}),
     /** Deadline of a call when the caller gives none. Default 60,000 ms. */
     toolCallTimeoutMs: ms(1).default(60_000),
     /** Deadline of one connect attempt (spawn or HTTP, initialize, tools/list). Default 10,000 ms. */
@@ -148,7 +157,11 @@ export const PoolConfigSchema = PoolInputSchema.transform((c) => {
       url: s.url,
       headers: s.headers ?? {},
       scope: s.scope,
-      connections: { min: s.scope === "session" ? 0 : s.connections.min, max: s.scope === "session" ? 1 : Math.max(1, s.connections.max ?? s.connections.min) },
+      connections: {
+        min: s.scope === "session" ? 0 : s.connections.min,
+        max: s.scope === "session" ? 1 : Math.max(1, s.connections.max ?? s.connections.min),
+        idleTimeoutMs: s.connections.idleTimeoutMs,
+      },
       toolCallTimeoutMs: s.toolCallTimeoutMs,
       connectTimeoutMs: s.connectTimeoutMs,
       reconnect: s.reconnect,
@@ -178,7 +191,7 @@ export interface ServerConfig {
   url: string | undefined;
   headers: Record<string, string>;
   scope: "shared" | "session";
-  connections: { min: number; max: number };
+  connections: { min: number; max: number; idleTimeoutMs: number };
   toolCallTimeoutMs: number;
   connectTimeoutMs: number;
   reconnect: z.output<typeof ReconnectSchema>;

@@ -8,7 +8,7 @@
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError } from "./protocol.js";
+import { isHostEvent, NOT_SENT, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -95,9 +95,12 @@ export class Connection {
     return this.#closing !== undefined;
   }
 
-  /** Ready, or on its way to ready without a failed attempt: calls may wait for it. */
+  /**
+   * On its way (back) to ready and not yet `failed`: calls may wait for it, up to their deadline.
+   * Backoff between failed attempts counts as on its way; only `failed` refuses at once.
+   */
   get recovering(): boolean {
-    return (this.state === "connecting" || this.state === "reconnecting") && this.failedAttempts === 0 && !this.#closing;
+    return (this.state === "connecting" || this.state === "reconnecting") && !this.#closing;
   }
 
   #startHost(): void {
@@ -122,14 +125,16 @@ export class Connection {
         this.failedAttempts = event.failedAttempts;
         if (event.error) this.lastError = event.error;
         const wasReady = this.#hostReady;
-        this.#hostReady = false;
-        if (event.state === "reconnecting" && event.failedAttempts === 0 && wasReady) {
-          this.restarts++;
-          this.#owner.onLost(this, "server", event.error);
-        }
+        // The host posts state "ready" right after its "ready" event: that one must not clear it.
+        this.#hostReady = event.state === "ready" && wasReady;
+        const lost = event.state === "reconnecting" && event.failedAttempts === 0 && wasReady;
+        if (lost) this.restarts++;
         if (event.failedAttempts > 0 || event.state === "failed") this.#markFirstResult();
-        // "closing"/"closed" from the host are ours to report, once the worker is free.
-        if (event.state !== "closed" && event.state !== "ready") this.#setState(this.#closing ? "closing" : event.state);
+        // "closing"/"closed" from the host are ours to report, once the worker is free. A host started
+        // as a probe after repeated worker deaths says "connecting": the connection stays failed until it is ready.
+        if (event.state !== "closed" && event.state !== "ready" && !(this.state === "failed" && event.state === "connecting")) {
+          this.#setState(this.#closing ? "closing" : event.state, lost ? { cause: "server", error: event.error } : undefined);
+        }
         break;
       }
       case "pid":
@@ -158,11 +163,15 @@ export class Connection {
     }
   }
 
-  #setState(state: ConnectionState): void {
+  /**
+   * Changes state; a loss is reported only once the state says so, so that a call made from a
+   * `connection:lost` or `worker:crash` handler waits for the connection instead of being sent to it.
+   */
+  #setState(state: ConnectionState, lost?: { cause: "server" | "worker"; error: unknown }): void {
     const previous = this.state;
-    if (previous === state) return;
     this.state = state;
-    this.#owner.onState(this, previous);
+    if (lost) this.#owner.onLost(this, lost.cause, lost.error);
+    if (previous !== state) this.#owner.onState(this, previous);
   }
 
   #onHostGone(host: HostHandle, error: unknown): void {
@@ -172,8 +181,8 @@ export class Connection {
     this.#hostReady = false;
     host.port.close();
     const pid = this.pid;
-    this.pid = undefined;
     if (this.#closing) {
+      this.pid = undefined;
       this.#failAll(this.#closeCode, "connection closed");
       if (pid !== undefined) this.#supervisor.release(pid);
       this.#setState("closed");
@@ -186,11 +195,13 @@ export class Connection {
     this.#crashes++;
     this.restarts++;
     this.lastError = { code: "CONNECTION_LOST", message: `worker thread died: ${describeError(error)}` };
-    this.#owner.onLost(this, "worker", error);
     const { maxAttempts, initialDelayMs, maxDelayMs, probeIntervalMs } = this.#spec.reconnect;
     this.failedAttempts = this.#crashes > 1 ? this.#crashes - 1 : 0;
-    const delay = this.#crashes <= 1 ? 0 : this.#crashes > maxAttempts ? probeIntervalMs : Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#crashes - 2));
-    this.#setState(this.#crashes > maxAttempts + 1 ? "failed" : "reconnecting");
+    // As in the host: the first replacement is immediate, maxAttempts more back off, then it is failed and probed.
+    const delay = this.#crashes <= 1 ? 0 : this.#crashes > maxAttempts + 1 ? probeIntervalMs : Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#crashes - 2));
+    // The loss's events still name the dead server's pid.
+    this.#setState(this.#crashes > maxAttempts + 1 ? "failed" : "reconnecting", { cause: "worker", error });
+    this.pid = undefined;
     this.#markFirstResult();
     const timer = setTimeout(() => {
       if (!this.#closing) this.#startHost();
@@ -205,7 +216,8 @@ export class Connection {
   call(tool: string, args: Record<string, unknown>, options: CallOptions): Promise<CallToolResult> {
     const remote = this.#remote;
     if (!remote || this.state !== "ready") {
-      return Promise.reject(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool }));
+      // Never sent: the pool may route it again (see NOT_SENT).
+      return Promise.reject(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool, data: NOT_SENT }));
     }
     const callId = ++nextCallId;
     this.inFlight++;
@@ -280,9 +292,11 @@ export class Connection {
   }
 
   async #close(): Promise<void> {
+    // Calls still here are cut off (the drain deadline passed, or nothing waits for them): they fail
+    // with the close's code now, not with the host's "cancelled" outcome (ABORTED is for the caller's signal).
+    this.#failAll(this.#closeCode, "connection closed");
     const host = this.#host;
     if (!host) {
-      this.#failAll(this.#closeCode, "connection closed");
       this.#setState("closed");
       this.#owner.onClosed(this);
       return;

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
-import { Catalog, type PoolTool } from "./catalog.js";
+import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
@@ -46,10 +46,9 @@ export interface PoolEvent {
   version?: number;
 }
 
-/** How often idle sessions and surplus replicas are looked for. */
+/** How often idle sessions and surplus replicas are looked for (more often for short idle timeouts). */
 const SWEEP_MS = 1_000;
-/** Surplus replicas above `connections.min` close after being idle this long. */
-const REPLICA_IDLE_MS = 30_000;
+const MIN_SWEEP_MS = 25;
 
 /**
  * Creates a pool and waits until every server is ready or has failed its first attempt
@@ -136,6 +135,8 @@ class Engine implements GroupHost {
   readonly #servers: ServerConfig[];
   readonly #shared = new Map<string, ServerGroup>();
   readonly #sessions = new Map<string, Session>();
+  /** Sessions closing on their own (close(), idle, evicted); the id may already name a new session. */
+  readonly #closingSessions = new Set<Session>();
   /** Groups waiting for a worker slot, FIFO. */
   readonly #slotQueue: ServerGroup[] = [];
   /** Session-scoped (and min-0) servers: a short-lived connection that lists their tools. */
@@ -173,7 +174,10 @@ class Engine implements GroupHost {
       }
     }
     this.#ready = Promise.all(firsts).then(() => {});
-    this.#sweep = setInterval(() => this.#sweepIdle(), SWEEP_MS);
+    // Sweep often enough that short idle timeouts are honoured close to on time.
+    let shortest = limits.sessionIdleTimeoutMs;
+    for (const s of this.#servers) if (s.connections.max > s.connections.min) shortest = Math.min(shortest, s.connections.idleTimeoutMs);
+    this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(MIN_SWEEP_MS, Math.min(SWEEP_MS, Math.floor(shortest / 4))));
     this.#sweep.unref();
   }
 
@@ -183,7 +187,7 @@ class Engine implements GroupHost {
 
   /** Lists a server's tools through a temporary connection (with the server's own headers). */
   async #discover(server: ServerConfig): Promise<void> {
-    const group = new ServerGroup({ ...server, connections: { min: 1, max: 1 } }, this);
+    const group = new ServerGroup({ ...server, connections: { ...server.connections, min: 1, max: 1 } }, this);
     this.#discovery.set(server.name, group);
     this.#discoveryState.set(server.name, "connecting");
     group.fill();
@@ -199,7 +203,13 @@ class Engine implements GroupHost {
   call(name: string, args: Record<string, unknown>, options: CallToolOptions, session?: Session): Promise<CallToolResult> {
     if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
     const entry = this.catalog.resolve(name);
-    if (!entry) return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
+    if (!entry) {
+      // A server that has never listed its tools (it failed to start) cannot resolve its names yet:
+      // that is the server's unavailability, not a missing tool.
+      const unlisted = this.#unlistedOwner(name);
+      if (unlisted) return reject("SERVER_UNAVAILABLE", `server "${unlisted.server}" has not become ready yet`, unlisted.server, unlisted.tool);
+      return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
+    }
     const server = this.#config.servers[entry.server]!;
     if (args === null || typeof args !== "object" || Array.isArray(args)) {
       return reject("INVALID_ARGUMENTS", "arguments must be an object", server.name, entry.tool.name);
@@ -240,6 +250,21 @@ class Engine implements GroupHost {
         throw error;
       },
     );
+  }
+
+  /** The server (that has not listed its tools yet) a pool name would belong to, by its prefix or an alias. */
+  #unlistedOwner(name: string): { server: string; tool: string } | undefined {
+    for (const server of this.#servers) {
+      if (this.catalog.has(server.name)) continue;
+      let tool: string | undefined;
+      for (const [original, o] of Object.entries(server.tools.overrides ?? {})) if (o.alias === name) tool = original;
+      if (tool === undefined && server.prefix && name.startsWith(server.prefix + NAME_SEPARATOR)) tool = name.slice(server.prefix.length + NAME_SEPARATOR.length);
+      if (tool === undefined) continue;
+      const { include, exclude } = server.tools;
+      if ((include && !include.includes(tool)) || exclude?.includes(tool)) continue;
+      return { server: server.name, tool };
+    }
+    return undefined;
   }
 
   #finish(state: CallState): void {
@@ -348,10 +373,12 @@ class Engine implements GroupHost {
     const session = this.#sessions.get(id);
     if (!session) return;
     if (!session.closing) {
+      this.#closingSessions.add(session);
       session.closing = (async () => {
         await this.#waitUntil(() => session.active === 0, this.#config.limits.drainTimeoutMs);
         await Promise.all([...session.groups.values()].map((g) => g.close("CONNECTION_LOST")));
         if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+        this.#closingSessions.delete(session);
         this.#emitter.emit("session:close", { sessionId: id } satisfies PoolEvent);
       })();
     }
@@ -365,6 +392,8 @@ class Engine implements GroupHost {
 
   #sweepIdle(): void {
     const now = Date.now();
+    // A session connection can go idle without a call finishing (its queued call was aborted).
+    if (this.#slotQueue.length > 0) this.#evictIdleSessionConnection();
     const idleMs = this.#config.limits.sessionIdleTimeoutMs;
     for (const s of this.#sessions.values()) {
       if (!s.closing && s.active === 0 && now - s.lastUsed >= idleMs) void this.#closeSession(s.id);
@@ -374,7 +403,7 @@ class Engine implements GroupHost {
       let surplus = group.connections.filter((c) => !c.closing).length - min;
       for (const c of [...group.connections].reverse()) {
         if (surplus <= 0) break;
-        if (!c.closing && c.inFlight === 0 && group.waiting === 0 && now - c.lastUsed >= REPLICA_IDLE_MS) {
+        if (!c.closing && c.inFlight === 0 && group.waiting === 0 && now - c.lastUsed >= group.config.connections.idleTimeoutMs) {
           void group.closeConnection(c);
           surplus--;
         }
@@ -403,18 +432,38 @@ class Engine implements GroupHost {
     }
   }
 
-  /** At the worker cap: close the least recently used idle session connection to make room. */
+  /**
+   * At the worker cap: close the least recently used idle session connection to make room, unless
+   * connections already closing will free a worker for every group waiting for one.
+   */
   #evictIdleSessionConnection(): void {
     let victim: { group: ServerGroup; conn: Connection } | undefined;
-    for (const s of this.#sessions.values()) {
-      for (const group of s.groups.values()) {
-        for (const conn of group.connections) {
-          if (conn.closing || conn.inFlight > 0 || group.waiting > 0) continue;
-          if (!victim || conn.lastUsed < victim.conn.lastUsed) victim = { group, conn };
+    let freeing = 0;
+    for (const group of this.#allGroups()) {
+      for (const conn of group.connections) {
+        if (conn.closing) {
+          freeing++;
+          continue;
         }
+        if (group.sessionId === undefined || conn.inFlight > 0 || group.waiting > 0) continue;
+        if (!victim || conn.lastUsed < victim.conn.lastUsed) victim = { group, conn };
       }
     }
-    if (victim) void victim.group.closeConnection(victim.conn);
+    if (victim && freeing < this.#slotQueue.length) void victim.group.closeConnection(victim.conn);
+  }
+
+  /** Withdraws a group's request for a worker slot (its waiting calls are gone). */
+  withdrawSlot(group: ServerGroup): void {
+    const i = this.#slotQueue.indexOf(group);
+    if (i !== -1) this.#slotQueue.splice(i, 1);
+  }
+
+  /** Every group holding connections: shared, discovery and every session's (closing ones included). */
+  *#allGroups(): Iterable<ServerGroup> {
+    yield* this.#shared.values();
+    yield* this.#discovery.values();
+    for (const s of this.#sessions.values()) yield* s.groups.values();
+    for (const s of this.#closingSessions) if (this.#sessions.get(s.id) !== s) yield* s.groups.values();
   }
 
   nextConnectionId(server: string): string {
@@ -441,7 +490,10 @@ class Engine implements GroupHost {
     }
   }
 
-  callFinished(_conn: Connection): void {}
+  callFinished(conn: Connection): void {
+    // At the worker cap, a session connection that just went idle is what a queued group needs.
+    if (this.#slotQueue.length > 0 && conn.sessionId !== undefined && conn.inFlight === 0) this.#evictIdleSessionConnection();
+  }
 
   // ---- stats and close ---------------------------------------------------------------------
 
@@ -490,9 +542,13 @@ class Engine implements GroupHost {
     }
     const groups = [...this.#shared.values(), ...this.#discovery.values()];
     for (const s of this.#sessions.values()) groups.push(...s.groups.values());
+    for (const s of this.#closingSessions) groups.push(...s.groups.values());
+    const closingSessions = [...this.#closingSessions].map((s) => s.closing);
     this.#slotQueue.length = 0;
     await Promise.all(groups.map((g) => g.close("POOL_CLOSED")));
-    for (const s of this.#sessions.values()) this.#emitter.emit("session:close", { sessionId: s.id } satisfies PoolEvent);
+    // A session that was closing already reports its own session:close, once.
+    for (const s of this.#sessions.values()) if (!s.closing) this.#emitter.emit("session:close", { sessionId: s.id } satisfies PoolEvent);
+    await Promise.all(closingSessions);
     this.#sessions.clear();
     await this.supervisor.destroy();
   }

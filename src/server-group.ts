@@ -45,6 +45,8 @@ export interface GroupHost {
   queued: number;
   /** Takes a worker slot now, or queues the group for the next free one (returns false). */
   takeSlot(group: ServerGroup): boolean;
+  /** The group no longer needs the slot it queued for. */
+  withdrawSlot(group: ServerGroup): void;
   releaseSlot(): void;
   nextConnectionId(server: string): string;
   connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void;
@@ -151,8 +153,12 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   #canGrow(): boolean {
-    const { max } = this.config.connections;
-    if (this.connections.length >= max || this.#wantsSlot) return false;
+    if (this.#wantsSlot) return false;
+    // A closing connection (an evicted session connection, a surplus replica) no longer counts:
+    // the next call opens a new one instead of being refused.
+    let open = 0;
+    for (const c of this.connections) if (!c.closing) open++;
+    if (open >= this.config.connections.max) return false;
     // One new replica at a time: if one is already on its way, wait for it.
     for (const c of this.connections) if (c.state === "connecting" && c.failedAttempts === 0) return false;
     return true;
@@ -196,12 +202,18 @@ export class ServerGroup implements ConnectionOwner {
     this.#host.queued--;
     clearTimeout(waiter.timer);
     if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    // Nobody waits any more: a worker slot queued for them would open a connection no one needs.
+    if (this.#waiters.length === 0 && this.#wantsSlot && this.connections.length >= this.config.connections.min) {
+      this.#wantsSlot = false;
+      this.#host.withdrawSlot(this);
+    }
     return true;
   }
 
   #expire(waiter: Waiter): void {
-    if (!this.#remove(waiter)) return;
+    // Read before #remove, which may withdraw the slot request this call was waiting on.
     const saturated = this.#wantsSlot || this.connections.some((c) => c.state === "ready");
+    if (!this.#remove(waiter)) return;
     if (saturated) {
       waiter.fail(this.#error(waiter, "POOL_EXHAUSTED", `no connection to "${this.config.name}" could take the call in time`));
     } else if (Date.now() >= waiter.deadline) {

@@ -20,6 +20,8 @@ import {
   McpError,
   ToolListChangedNotificationSchema,
   type CallToolResult,
+  type JSONRPCMessage,
+  type Progress,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import {
@@ -45,6 +47,8 @@ installErrorTransfer();
 const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 /** A hostile server could page forever. */
 const MAX_TOOL_PAGES = 1_000;
+/** Our progress tokens: `<prefix><callId>` (the SDK, not given `onprogress`, leaves them alone). */
+const PROGRESS_TOKEN_PREFIX = "mcp-worker-pool:";
 /** Grace on top of our own deadline for the SDK's timer, which must never fire first. */
 const SDK_TIMEOUT_SLACK_MS = 1_000;
 /** How long a graceful close waits for the HTTP server to acknowledge the session's end. */
@@ -163,6 +167,10 @@ export class ConnectionHost implements HostApi {
         if (spec.transport === "sse" && error instanceof SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refreshTools(mine));
+      // Progress is taken here, as each message arrives: the SDK runs notification handlers a microtask
+      // late, after a response in the same chunk has already dropped the call's progress handler, so
+      // progress sent just before a result was lost. Protocol.connect() chains onto this handler.
+      transport.onmessage = (message) => this.#onMessage(message);
       this.#link = link;
       await client.connect(transport, { timeout: spec.connectTimeoutMs });
       if (this.#closing) return wireError("POOL_CLOSED", "closing");
@@ -203,6 +211,7 @@ export class ConnectionHost implements HostApi {
         maxMessageBytes: spec.maxMessageBytes,
         onpid: (pid) => this.#post({ ev: "pid", pid }),
         onoversize,
+        onheaplimit: outOfHeap,
       });
     }
     const requestInit = { headers: spec.headers };
@@ -331,15 +340,13 @@ export class ConnectionHost implements HostApi {
     this.#calls.set(req.callId, controller);
     const timer = setTimeout(() => controller.abort(new Deadline(req.timeoutMs)), req.timeoutMs);
     try {
-      const result = await link.client.request(
-        { method: "tools/call", params: { name: req.name, arguments: req.args } },
-        CallToolResultSchema,
-        {
-          signal: controller.signal,
-          timeout: req.timeoutMs + SDK_TIMEOUT_SLACK_MS,
-          onprogress: req.progress ? (progress) => this.#post({ ev: "progress", callId: req.callId, progress }) : undefined,
-        },
-      );
+      const params = req.progress
+        ? { name: req.name, arguments: req.args, _meta: { progressToken: `${PROGRESS_TOKEN_PREFIX}${req.callId}` } }
+        : { name: req.name, arguments: req.args };
+      const result = await link.client.request({ method: "tools/call", params }, CallToolResultSchema, {
+        signal: controller.signal,
+        timeout: req.timeoutMs + SDK_TIMEOUT_SLACK_MS,
+      });
       return { ok: true, value: result as CallToolResult };
     } catch (error) {
       return { ok: false, error: this.#classify(error, controller.signal, link) };
@@ -347,6 +354,15 @@ export class ConnectionHost implements HostApi {
       clearTimeout(timer);
       this.#calls.delete(req.callId);
     }
+  }
+
+  /** Sees every message before the SDK does; forwards progress for calls still in flight. */
+  #onMessage(message: JSONRPCMessage): void {
+    if (!("method" in message) || message.method !== "notifications/progress" || "id" in message) return;
+    const { progressToken, ...progress } = (message.params ?? {}) as { progressToken?: unknown } & Progress;
+    if (typeof progressToken !== "string" || !progressToken.startsWith(PROGRESS_TOKEN_PREFIX)) return;
+    const callId = Number(progressToken.slice(PROGRESS_TOKEN_PREFIX.length));
+    if (this.#calls.has(callId)) this.#post({ ev: "progress", callId, progress });
   }
 
   #classify(error: unknown, signal: AbortSignal, link: Link): WireError {
@@ -412,6 +428,18 @@ export class ConnectionHost implements HostApi {
       this.#wake = done;
     });
   }
+}
+
+/**
+ * A message too big for this worker's heap: the worker dies, as `limits.workerHeapMb` promises, by an
+ * uncaught error rather than by V8, which would abort the whole process on such an allocation. The
+ * main thread reaps the server, settles the calls and starts a replacement.
+ */
+function outOfHeap(bytes: number): void {
+  const error = Object.assign(new RangeError(`a ${bytes}-byte message from the server does not fit the worker's heap`), { code: "ERR_WORKER_OUT_OF_MEMORY" });
+  setImmediate(() => {
+    throw error;
+  });
 }
 
 function fail(code: WireError["code"], message: string): Outcome<never> {

@@ -8,6 +8,7 @@
  * refuses an oversized line while it streams in, instead of buffering it whole.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { getHeapStatistics } from "node:v8";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -25,9 +26,20 @@ export interface StdioOptions {
   onpid?: (pid: number) => void;
   /** Called when a message over the limit was refused; `id` is its request id when it could be read. */
   onoversize?: (id: string | number | undefined) => void;
+  /**
+   * Called instead of decoding a message this thread's heap cannot hold (under `maxMessageBytes`, but
+   * its string and parsed copy would pass the heap limit). V8 aborts the whole process, not just the
+   * worker, on one allocation that far past a worker's `resourceLimits`, so the caller must end the
+   * worker itself. Without it the message is refused as oversize.
+   */
+  onheaplimit?: (bytes: number) => void;
 }
 
 const NEWLINE = 0x0a;
+/** Lines at least this long are checked against the heap before they are decoded (shorter ones always fit). */
+const HEAP_CHECK_BYTES = 1 << 20;
+/** Heap a line costs while it becomes a message: its decoded string and the parsed copy of its content. */
+const HEAP_COST_FACTOR = 3;
 /** How much of an oversized line we keep to find its request id: the SDK writes `id` last. */
 const KEEP = 256;
 /** An oversized line that has not ended after this long is given up on. */
@@ -142,6 +154,15 @@ export class ProcessGroupStdioTransport implements Transport {
       this.#refuse(findRequestId(head, tail.toString("utf8")));
       return;
     }
+    if (this.#pendingBytes >= HEAP_CHECK_BYTES && !fitsInHeap(this.#pendingBytes)) {
+      const bytes = this.#pendingBytes;
+      const pieces = this.#pending;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      if (this.#opts.onheaplimit) this.#opts.onheaplimit(bytes);
+      else this.#refuse(findRequestId(pieces[0]!.subarray(0, KEEP).toString("utf8"), pieces.at(-1)!.subarray(-KEEP).toString("utf8")));
+      return;
+    }
     const line = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -233,6 +254,11 @@ export class ProcessGroupStdioTransport implements Transport {
     this.#pending = [];
     this.onclose?.();
   }
+}
+
+function fitsInHeap(bytes: number): boolean {
+  const heap = getHeapStatistics();
+  return heap.used_heap_size + bytes * HEAP_COST_FACTOR < heap.heap_size_limit;
 }
 
 function exitsWithin(exited: Promise<void>, ms: number): Promise<boolean> {
