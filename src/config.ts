@@ -137,8 +137,10 @@ const PoolInputSchema = z
     }
     let minWorkers = 0;
     for (const s of Object.values(servers)) if (s.scope === "shared") minWorkers += s.connections.min;
+    // Session servers (and shared ones with min 0) list their tools through a short-lived connection at start.
+    if (Object.values(servers).some((s) => s.scope === "session" || s.connections.min === 0)) minWorkers++;
     if (minWorkers > c.limits.maxWorkers) {
-      ctx.addIssue({ code: "custom", path: ["limits", "maxWorkers"], message: `is ${c.limits.maxWorkers} but the shared servers need ${minWorkers} connections (sum of connections.min)` });
+      ctx.addIssue({ code: "custom", path: ["limits", "maxWorkers"], message: `is ${c.limits.maxWorkers} but the servers need ${minWorkers} connections at start (sum of connections.min, plus one to list the tools of session servers)` });
     }
   });
 

@@ -191,6 +191,9 @@ class Engine implements GroupHost {
     this.#discovery.set(server.name, group);
     this.#discoveryState.set(server.name, "connecting");
     group.fill();
+    // At the worker cap the discovery connection waits for a slot (other discoveries free theirs).
+    const until = Date.now() + server.connectTimeoutMs;
+    while (!group.connections[0] && !this.#closing && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
     const conn = group.connections[0];
     if (conn) await conn.settled;
     this.#discoveryState.set(server.name, conn?.state === "ready" ? "ready" : "failed");
