@@ -8,7 +8,7 @@
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError } from "./protocol.js";
+import { isHostEvent, NOT_SENT, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallMessage, type Outcome } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -160,6 +160,9 @@ export class Connection {
       case "progress":
         this.#pending.get(event.callId)?.onProgress?.(event.progress);
         break;
+      case "result":
+        this.#onResult(event.callId, event.outcome);
+        break;
     }
   }
 
@@ -211,11 +214,11 @@ export class Connection {
 
   /**
    * Sends one tool call. Always settles: with the result, or McpPoolError on timeout, abort,
-   * the connection's loss, or the worker's death — comlink alone would leave it pending.
+   * the connection's loss, or the worker's death — the port alone would leave it pending.
    */
   call(tool: string, args: Record<string, unknown>, options: CallOptions): Promise<CallToolResult> {
-    const remote = this.#remote;
-    if (!remote || this.state !== "ready") {
+    const host = this.#host;
+    if (!host || this.state !== "ready") {
       // Never sent: the pool may route it again (see NOT_SENT).
       return Promise.reject(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool, data: NOT_SENT }));
     }
@@ -238,20 +241,22 @@ export class Connection {
         options.signal.addEventListener("abort", pending.onAbort, { once: true });
       }
       this.#pending.set(callId, pending);
-      remote
-        .callTool({ callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined })
-        .then(
-          (outcome) => {
-            if (outcome.ok) this.#settle(callId, outcome.value, undefined);
-            else {
-              // The host saw its link die before we heard of it: stop routing here until it is ready again.
-              if (wasNotSent(outcome.error) && this.state === "ready") this.#setState("reconnecting");
-              this.#settle(callId, undefined, McpPoolError.fromWire(outcome.error, this.server, tool));
-            }
-          },
-          (error: unknown) => this.#settle(callId, undefined, toPoolError(error, this.server, tool)),
-        );
+      // A plain message, not comlink (see CallMessage); the answer comes back as a "result" event.
+      const message: CallMessage = { op: "call", callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined };
+      try {
+        host.port.postMessage(message);
+      } catch (error) {
+        this.#settle(callId, undefined, toPoolError(error, this.server, tool));
+      }
     });
+  }
+
+  #onResult(callId: number, outcome: Outcome<CallToolResult>): void {
+    if (outcome.ok) return this.#settle(callId, outcome.value, undefined);
+    // The host saw its link die before we heard of it: stop routing here until it is ready again.
+    if (wasNotSent(outcome.error) && this.state === "ready") this.#setState("reconnecting");
+    const pending = this.#pending.get(callId);
+    if (pending) this.#settle(callId, undefined, McpPoolError.fromWire(outcome.error, this.server, pending.tool));
   }
 
   #cancel(callId: number, code: "TIMEOUT" | "ABORTED", message: string): void {

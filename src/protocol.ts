@@ -95,7 +95,22 @@ export type HostEvent =
   | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number }
   | { ev: "tools"; tools: Tool[] }
   | { ev: "pid"; pid: number }
-  | { ev: "progress"; callId: number; progress: Progress };
+  | { ev: "progress"; callId: number; progress: Progress }
+  /** The answer to a `CallMessage`. */
+  | { ev: "result"; callId: number; outcome: Outcome<CallToolResult> };
+
+/**
+ * A tool call posted straight on the port, answered by a `result` event. The per-call path skips
+ * comlink: its proxy, request id, finalizer registration and promises per call cost more main-thread
+ * time than the rest of the call (see bench/). comlink still carries cancel and close.
+ */
+export interface CallMessage extends CallRequest {
+  op: "call";
+}
+
+export function isCallMessage(data: unknown): data is CallMessage {
+  return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "call";
+}
 
 export function isHostEvent(data: unknown): data is HostEvent {
   return typeof data === "object" && data !== null && "ev" in data && !("id" in data);

@@ -253,6 +253,10 @@ export class ServerGroup implements ConnectionOwner {
   /** Closes every connection; waiting calls fail with `code`. Idempotent. */
   async close(code: "CONNECTION_LOST" | "POOL_CLOSED" = "POOL_CLOSED"): Promise<void> {
     this.#closed = true;
+    if (this.#wantsSlot) {
+      this.#wantsSlot = false;
+      this.#host.withdrawSlot(this);
+    }
     this.#failWaiters(code, code === "POOL_CLOSED" ? "pool is closed" : "session closed");
     await Promise.all(this.connections.map((c) => c.close(code)));
   }

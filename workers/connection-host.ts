@@ -11,7 +11,7 @@ import { expose } from "comlink";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
@@ -26,9 +26,11 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import {
   installErrorTransfer,
+  isCallMessage,
   NOT_SENT,
   RESULT_TOO_LARGE_RPC_CODE,
   wireError,
+  type CallMessage,
   type CallRequest,
   type ConnectionSpec,
   type ConnectionState,
@@ -99,6 +101,26 @@ export class ConnectionHost implements HostApi {
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     // Methods are exposed by name; bind them so comlink calls land on this instance.
     expose({ callTool: this.callTool.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) }, port as never);
+    // Tool calls come as plain messages (the hot path, see CallMessage); comlink ignores them.
+    port.on("message", (data: unknown) => {
+      if (isCallMessage(data)) this.#onCall(data);
+    });
+  }
+
+  #onCall(req: CallMessage): void {
+    this.callTool(req).then(
+      (outcome) => this.#reply(req.callId, outcome),
+      (error: unknown) => this.#reply(req.callId, fail("PROTOCOL_ERROR", messageOf(error))),
+    );
+  }
+
+  #reply(callId: number, outcome: Outcome<CallToolResult>): void {
+    try {
+      this.#post({ ev: "result", callId, outcome });
+    } catch (error) {
+      // A result that cannot be cloned must still settle the call.
+      this.#post({ ev: "result", callId, outcome: fail("PROTOCOL_ERROR", `unserializable result: ${messageOf(error)}`) });
+    }
   }
 
   #post(event: HostEvent): void {
@@ -151,7 +173,10 @@ export class ConnectionHost implements HostApi {
     const spec = this.#spec;
     let link: Link | undefined;
     try {
-      const transport = this.#createTransport((id) => this.#oversize(link, id));
+      const transport = this.#createTransport(
+        (id) => this.#oversize(link, id),
+        (error) => link && this.#lose(link, wireError("CONNECTION_LOST", `the server's answer broke off: ${messageOf(error)}`)),
+      );
       const client = new Client(CLIENT_INFO, { capabilities: {} });
       let lostResolve!: () => void;
       link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)) };
@@ -199,7 +224,7 @@ export class ConnectionHost implements HostApi {
     return transport instanceof ProcessGroupStdioTransport ? transport.pid : undefined;
   }
 
-  #createTransport(onoversize: (id: string | number | undefined) => void): Transport {
+  #createTransport(onoversize: (id: string | number | undefined) => void, onbroken: (error: unknown) => void): Transport {
     const spec = this.#spec;
     if (spec.transport === "stdio") {
       return new ProcessGroupStdioTransport({
@@ -216,8 +241,9 @@ export class ConnectionHost implements HostApi {
     }
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
-    const fetch = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
-    if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch });
+    const limited = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
+    if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch: limited });
+    const fetch = watchPostAnswers(limited, onbroken);
     return new StreamableHTTPClientTransport(url, { requestInit, fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
   }
 
@@ -440,6 +466,39 @@ function outOfHeap(bytes: number): void {
   setImmediate(() => {
     throw error;
   });
+}
+
+/**
+ * Streamable HTTP answers a POST on its own stream. When that stream breaks off (the server died
+ * mid-answer), the SDK only reports it to `onerror` and never settles the request, so the call would
+ * wait for its deadline: `onbroken` lets the host treat the link as lost instead. Aborts are ours (close).
+ */
+function watchPostAnswers(fetch: FetchLike, onbroken: (error: unknown) => void): FetchLike {
+  return async (url, init) => {
+    const response = await fetch(url, init);
+    if (init?.method !== "POST" || !response.body) return response;
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if ((error as { name?: string } | null)?.name !== "AbortError") onbroken(error);
+          controller.error(error);
+          return;
+        }
+        try {
+          if (chunk.done) controller.close();
+          else controller.enqueue(chunk.value);
+        } catch {
+          // the reader cancelled this stream meanwhile (it had what it wanted)
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
 }
 
 function fail(code: WireError["code"], message: string): Outcome<never> {
