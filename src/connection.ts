@@ -8,7 +8,7 @@
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallMessage, type Outcome } from "./protocol.js";
+import { isHostEvent, NOT_SENT, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -67,6 +67,8 @@ export class Connection {
   #host: HostHandle | undefined;
   #remote: Remote<HostApi> | undefined;
   #pending = new Map<number, PendingCall>();
+  /** Calls made this tick, posted together at its end (see CallBatch). */
+  #outbox: CallRequest[] = [];
   #closing: Promise<void> | undefined;
   #crashes = 0;
   /** The host's own last word: ready or not (our `state` may run ahead of it). */
@@ -160,8 +162,8 @@ export class Connection {
       case "progress":
         this.#pending.get(event.callId)?.onProgress?.(event.progress);
         break;
-      case "result":
-        this.#onResult(event.callId, event.outcome);
+      case "results":
+        for (const r of event.results) this.#onResult(r.callId, r.outcome);
         break;
     }
   }
@@ -179,6 +181,7 @@ export class Connection {
 
   #onHostGone(host: HostHandle, error: unknown): void {
     if (host !== this.#host) return;
+    this.#outbox = [];
     this.#host = undefined;
     this.#remote = undefined;
     this.#hostReady = false;
@@ -241,15 +244,32 @@ export class Connection {
         options.signal.addEventListener("abort", pending.onAbort, { once: true });
       }
       this.#pending.set(callId, pending);
-      // A plain message, not comlink (see CallMessage); the answer comes back as a "result" event.
-      const message: CallMessage = { op: "call", callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined };
-      try {
-        host.port.postMessage(message);
-      } catch (error) {
-        this.#settle(callId, undefined, toPoolError(error, this.server, tool));
-      }
+      // A plain message, not comlink, with the other calls of this tick (see CallBatch); answers come as "results".
+      if (this.#outbox.length === 0) process.nextTick(this.#flushCalls);
+      this.#outbox.push({ callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined });
     });
   }
+
+  readonly #flushCalls = (): void => {
+    const calls = this.#outbox;
+    if (calls.length === 0) return;
+    this.#outbox = [];
+    // No host: it died this tick, and #onHostGone settled these calls already.
+    const port = this.#host?.port;
+    if (!port) return;
+    try {
+      port.postMessage({ op: "calls", calls } satisfies CallBatch);
+    } catch {
+      // One call's arguments cannot be cloned: send them one by one, so that only that call fails.
+      for (const call of calls) {
+        try {
+          port.postMessage({ op: "calls", calls: [call] } satisfies CallBatch);
+        } catch (error) {
+          this.#settle(call.callId, undefined, toPoolError(error, this.server, this.#pending.get(call.callId)?.tool));
+        }
+      }
+    }
+  };
 
   #onResult(callId: number, outcome: Outcome<CallToolResult>): void {
     if (outcome.ok) return this.#settle(callId, outcome.value, undefined);
@@ -263,6 +283,8 @@ export class Connection {
     const pending = this.#pending.get(callId);
     if (!pending) return;
     this.#settle(callId, undefined, new McpPoolError(code, message, { server: this.server, tool: pending.tool }));
+    // The call may still wait in this tick's batch: it must reach the host before its cancel does.
+    this.#flushCalls();
     // Tell the server too (notifications/cancelled), without waiting for it.
     this.#remote?.cancel(callId, message).catch(() => {});
   }

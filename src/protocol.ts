@@ -96,20 +96,28 @@ export type HostEvent =
   | { ev: "tools"; tools: Tool[] }
   | { ev: "pid"; pid: number }
   | { ev: "progress"; callId: number; progress: Progress }
-  /** The answer to a `CallMessage`. */
-  | { ev: "result"; callId: number; outcome: Outcome<CallToolResult> };
+  /** Answers to the calls of `CallBatch`es, as they finished within one tick of the host. */
+  | { ev: "results"; results: CallResult[] };
 
-/**
- * A tool call posted straight on the port, answered by a `result` event. The per-call path skips
- * comlink: its proxy, request id, finalizer registration and promises per call cost more main-thread
- * time than the rest of the call (see bench/). comlink still carries cancel and close.
- */
-export interface CallMessage extends CallRequest {
-  op: "call";
+export interface CallResult {
+  callId: number;
+  outcome: Outcome<CallToolResult>;
 }
 
-export function isCallMessage(data: unknown): data is CallMessage {
-  return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "call";
+/**
+ * Tool calls posted straight on the port: all the calls a connection got in one tick, in one message.
+ * The per-call path skips comlink (its proxy, request id, finalizer registration and promises per call
+ * cost more main-thread time than the rest of the call), and one message per tick each way instead of
+ * one per call saves most cross-thread wake-ups under load, the largest cost left (see bench/).
+ * comlink still carries cancel and close.
+ */
+export interface CallBatch {
+  op: "calls";
+  calls: CallRequest[];
+}
+
+export function isCallBatch(data: unknown): data is CallBatch {
+  return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "calls";
 }
 
 export function isHostEvent(data: unknown): data is HostEvent {

@@ -182,9 +182,11 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   #enqueue(waiter: Waiter): void {
-    const now = Date.now();
-    const wait = Math.max(0, Math.min(this.#host.acquireTimeoutMs, waiter.deadline - now));
-    waiter.timer = setTimeout(() => this.#expire(waiter), wait);
+    const untilDeadline = waiter.deadline - Date.now();
+    // Known now, not when the timer fires: Node may fire a timer early by the length of a long tick,
+    // so "is the deadline past?" could then wrongly say no.
+    const byDeadline = untilDeadline <= this.#host.acquireTimeoutMs;
+    waiter.timer = setTimeout(() => this.#expire(waiter, byDeadline), Math.max(0, byDeadline ? untilDeadline : this.#host.acquireTimeoutMs));
     if (waiter.signal) {
       waiter.onAbort = () => {
         if (this.#remove(waiter)) waiter.fail(this.#error(waiter, "ABORTED", "aborted while waiting for a connection"));
@@ -210,13 +212,13 @@ export class ServerGroup implements ConnectionOwner {
     return true;
   }
 
-  #expire(waiter: Waiter): void {
+  #expire(waiter: Waiter, byDeadline: boolean): void {
     // Read before #remove, which may withdraw the slot request this call was waiting on.
     const saturated = this.#wantsSlot || this.connections.some((c) => c.state === "ready");
     if (!this.#remove(waiter)) return;
     if (saturated) {
       waiter.fail(this.#error(waiter, "POOL_EXHAUSTED", `no connection to "${this.config.name}" could take the call in time`));
-    } else if (Date.now() >= waiter.deadline) {
+    } else if (byDeadline || Date.now() >= waiter.deadline) {
       waiter.fail(this.#error(waiter, "TIMEOUT", `server "${this.config.name}" did not become ready before the call's deadline`));
     } else {
       waiter.fail(this.#error(waiter, "SERVER_UNAVAILABLE", `server "${this.config.name}" did not become ready within ${this.#host.acquireTimeoutMs} ms`));

@@ -9,7 +9,7 @@ import { createPool, parseConfig, type PoolEvent, type PoolTool } from "../src/i
 import { stdioServer, waitFor } from "./helpers/fixtures.js";
 
 /** Tools the fixture server lists by default: 17 named tools and 12 fillers. */
-const FIXTURE_TOOL_COUNT = 29;
+const FIXTURE_TOOL_COUNT = 31;
 
 const tool = (name: string, description = `${name} tool`): Tool => ({ name, description, inputSchema: { type: "object" } });
 

@@ -10,7 +10,8 @@ import test, { type ExecutionContext } from "ava";
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
-import { startHttpFixture, waitFor, type HttpFixture } from "./helpers/fixtures.js";
+import { rmSync } from "node:fs";
+import { readEvents, startHttpFixture, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
 
 const FAST_RECONNECT = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, probeIntervalMs: 300 };
 function server(config: ServerConfigInput): ServerConfigInput {
@@ -33,8 +34,8 @@ async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<Mc
   return pool;
 }
 
-async function fixture(t: ExecutionContext, args: string[] = []): Promise<HttpFixture> {
-  const f = await startHttpFixture("http", args);
+async function fixture(t: ExecutionContext, args: string[] = [], env?: Record<string, string>): Promise<HttpFixture> {
+  const f = await startHttpFixture("http", args, env);
   t.teardown(() => f.close());
   return f;
 }
@@ -180,14 +181,16 @@ test("a killed HTTP server gets bounded reconnect attempts, then probes, and com
 });
 
 test("calls in flight when the HTTP server is killed settle at once, and the server serves again once restarted on its port", async (t) => {
-  const first = await fixture(t);
+  const events = tmpFile("faults-http-kill");
+  t.teardown(() => rmSync(events, { force: true }));
+  const first = await fixture(t, [], { FIXTURE_EVENTS: events });
   const pool = await openPool(t, { servers: { h: server({ url: first.url, retry: "never" }) } });
   const inFlight = settle(pool.callTool("h__slow", { ms: 50_000 }, { timeoutMs: 55_000 }));
-  await waitFor(() => pool.stats().servers.h!.connections[0]!.inFlight === 1, 10_000, 10);
-  await new Promise((resolve) => setTimeout(resolve, 200)); // let the request reach the server
+  await waitFor(() => readEvents(events).some((e) => e.event === "call" && e.tool === "slow"), 20_000, 10);
   const killedAt = Date.now();
   process.kill(first.pid, "SIGKILL");
   t.deepEqual(await inFlight, { ok: false, code: "CONNECTION_LOST" });
+  // Keepalive is off: only noticing the answer's stream break off settles it before its deadline.
   t.true(Date.now() - killedAt < 20_000, "settled long before the call's deadline");
 
   await fixture(t, ["--port", new URL(first.url).port]);

@@ -26,11 +26,11 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import {
   installErrorTransfer,
-  isCallMessage,
+  isCallBatch,
   NOT_SENT,
   RESULT_TOO_LARGE_RPC_CODE,
   wireError,
-  type CallMessage,
+  type CallResult,
   type CallRequest,
   type ConnectionSpec,
   type ConnectionState,
@@ -94,6 +94,9 @@ export class ConnectionHost implements HostApi {
   #keepalive: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshAgain = false;
+  /** Results of this tick, posted together at its end (see CallBatch). */
+  #results: CallResult[] = [];
+  #resultBytes = 0;
 
   constructor(spec: ConnectionSpec, port: MessagePort) {
     this.#spec = spec;
@@ -101,27 +104,50 @@ export class ConnectionHost implements HostApi {
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     // Methods are exposed by name; bind them so comlink calls land on this instance.
     expose({ callTool: this.callTool.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) }, port as never);
-    // Tool calls come as plain messages (the hot path, see CallMessage); comlink ignores them.
+    // Tool calls come as plain messages (the hot path, see CallBatch); comlink ignores them.
     port.on("message", (data: unknown) => {
-      if (isCallMessage(data)) this.#onCall(data);
+      if (isCallBatch(data)) for (const req of data.calls) this.#onCall(req);
     });
   }
 
-  #onCall(req: CallMessage): void {
+  #onCall(req: CallRequest): void {
     this.callTool(req).then(
       (outcome) => this.#reply(req.callId, outcome),
       (error: unknown) => this.#reply(req.callId, fail("PROTOCOL_ERROR", messageOf(error))),
     );
   }
 
+  /**
+   * Results wait for the end of this tick, then go together (progress, posted at once, stays ahead of
+   * them). A batch stays under BATCH_BYTES: V8 deserializes a large message straight into the old
+   * generation, and large batches of results made the main thread's heap grow and collect in pauses.
+   */
   #reply(callId: number, outcome: Outcome<CallToolResult>): void {
-    try {
-      this.#post({ ev: "result", callId, outcome });
-    } catch (error) {
-      // A result that cannot be cloned must still settle the call.
-      this.#post({ ev: "result", callId, outcome: fail("PROTOCOL_ERROR", `unserializable result: ${messageOf(error)}`) });
-    }
+    const bytes = approxBytes(outcome);
+    if (this.#results.length > 0 && this.#resultBytes + bytes > BATCH_BYTES) this.#flushResults();
+    if (this.#results.length === 0) process.nextTick(this.#flushResults);
+    this.#results.push({ callId, outcome });
+    this.#resultBytes += bytes;
   }
+
+  readonly #flushResults = (): void => {
+    const results = this.#results;
+    if (results.length === 0) return;
+    this.#results = [];
+    this.#resultBytes = 0;
+    try {
+      this.#post({ ev: "results", results });
+    } catch {
+      // One result cannot be cloned: send them one by one, so that only its call fails.
+      for (const r of results) {
+        try {
+          this.#post({ ev: "results", results: [r] });
+        } catch (error) {
+          this.#post({ ev: "results", results: [{ callId: r.callId, outcome: fail("PROTOCOL_ERROR", `unserializable result: ${messageOf(error)}`) }] });
+        }
+      }
+    }
+  };
 
   #post(event: HostEvent): void {
     this.#port.postMessage(event);
@@ -499,6 +525,26 @@ function watchPostAnswers(fetch: FetchLike, onbroken: (error: unknown) => void):
     });
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
+}
+
+/** Largest batch of results in one message (see #reply). */
+const BATCH_BYTES = 32 * 1024;
+
+/** A cheap size estimate of a result: the strings of its content items (text, base64 data, resources). */
+function approxBytes(outcome: Outcome<CallToolResult>): number {
+  if (!outcome.ok) return 256;
+  let bytes = 256;
+  const content = outcome.value.content;
+  if (Array.isArray(content)) {
+    for (const item of content as Array<Record<string, unknown>>) {
+      if (typeof item.text === "string") bytes += item.text.length;
+      if (typeof item.data === "string") bytes += item.data.length;
+      const resource = item.resource as Record<string, unknown> | undefined;
+      if (resource && typeof resource.text === "string") bytes += resource.text.length;
+      if (resource && typeof resource.blob === "string") bytes += resource.blob.length;
+    }
+  }
+  return bytes;
 }
 
 function fail(code: WireError["code"], message: string): Outcome<never> {
