@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { MessageChannel, Worker } from "node:worker_threads";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { createPool } from "../src/index.js";
 import { percentile } from "./stats.js";
@@ -223,33 +224,82 @@ export function serverColdStart(capMs: number): Promise<number> {
   });
 }
 
+/**
+ * The floor under any pooled call: one round trip of a tiny message between the main thread and a
+ * bare worker thread over a MessagePort (two cross-thread wake-ups). Sequential; p50 in µs.
+ */
+export async function portRoundTrip(messages: number): Promise<number> {
+  const worker = new Worker(
+    `const { parentPort } = require("node:worker_threads");
+     parentPort.once("message", (port) => port.on("message", (m) => port.postMessage(m)));`,
+    { eval: true },
+  );
+  const { port1, port2 } = new MessageChannel();
+  try {
+    worker.postMessage(port2, [port2]);
+    const samples: number[] = [];
+    const once = () => new Promise<void>((resolve) => port1.once("message", () => resolve()));
+    for (let i = 0; i < messages + 20; i++) {
+      const t0 = performance.now();
+      const answered = once();
+      port1.postMessage(i);
+      await answered;
+      if (i >= 20) samples.push((performance.now() - t0) * 1000);
+    }
+    return percentile(samples, 50);
+  } finally {
+    port1.close();
+    await worker.terminate();
+  }
+}
+
 /** Worker cap of the scaling figure. */
 export const SCALING_MAX_WORKERS = 8;
 
+export interface ScalingRun {
+  /** Successful calls per second over the run. */
+  cps: number;
+  /** Share of the planned calls (sessions × calls per session) done within the window, in %. */
+  donePct: number;
+}
+
 /**
  * `sessions` sessions at once, each making `callsPerSession` sequential echo calls and then closing,
- * on a session-scoped server within a cap of 8 workers. Calls per second over the whole window.
+ * on a session-scoped server within a cap of 8 workers. No call starts after `windowMs`, and a call
+ * still waiting then ends with its deadline, so the run is bounded whatever the pool does.
  */
-export async function poolScaling(sessions: number, callsPerSession: number): Promise<number> {
+export async function poolScaling(sessions: number, callsPerSession: number, windowMs: number): Promise<ScalingRun> {
   const pool = await createPool({
     servers: {
       fixture: { command: process.execPath, args: FIXTURE_ARGS, scope: "session", toolCallTimeoutMs: CALL_TIMEOUT_MS, connectTimeoutMs: CALL_TIMEOUT_MS },
     },
-    limits: { maxWorkers: SCALING_MAX_WORKERS, maxSessions: Math.max(200, sessions), acquireTimeoutMs: 60_000, maxQueue: 10_000 },
+    limits: { maxWorkers: SCALING_MAX_WORKERS, maxSessions: Math.max(200, sessions), acquireTimeoutMs: windowMs, maxQueue: 10_000 },
   });
   try {
     const t0 = performance.now();
+    const until = t0 + windowMs;
+    let done = 0;
     await Promise.all(
       Array.from({ length: sessions }, async (_, i) => {
         const s = pool.session(`user-${i}`);
         try {
-          for (let c = 0; c < callsPerSession; c++) await s.callTool("fixture__echo", ECHO, { timeoutMs: 60_000 });
+          for (let c = 0; c < callsPerSession; c++) {
+            const left = Math.ceil(until - performance.now());
+            if (left <= 0) break;
+            try {
+              await s.callTool("fixture__echo", ECHO, { timeoutMs: left });
+              done++;
+            } catch (error) {
+              if (performance.now() < until) throw error;
+              break; // the window closed while this call waited
+            }
+          }
         } finally {
           await s.close();
         }
       }),
     );
-    return (sessions * callsPerSession) / ((performance.now() - t0) / 1000);
+    return { cps: done / ((performance.now() - t0) / 1000), donePct: (100 * done) / (sessions * callsPerSession) };
   } finally {
     await pool.close();
   }
@@ -257,24 +307,30 @@ export async function poolScaling(sessions: number, callsPerSession: number): Pr
 
 /**
  * The same work with plain SDK clients, one per session (its own server process), at most 8 open
- * at once — what a careful user without a pool would do under the same cap.
+ * at once — what a careful user without a pool would do under the same cap. No client is opened
+ * after `windowMs`.
  */
-export async function sdkScaling(sessions: number, callsPerSession: number): Promise<number> {
+export async function sdkScaling(sessions: number, callsPerSession: number, windowMs: number): Promise<ScalingRun> {
   const t0 = performance.now();
+  const until = t0 + windowMs;
   let next = 0;
+  let done = 0;
   const lane = async () => {
-    while (next < sessions) {
+    while (next < sessions && performance.now() < until) {
       next++;
       const client = await openSdk();
       try {
-        for (let c = 0; c < callsPerSession; c++) await client.call("echo", ECHO);
+        for (let c = 0; c < callsPerSession; c++) {
+          await client.call("echo", ECHO);
+          done++;
+        }
       } finally {
         await client.close();
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(SCALING_MAX_WORKERS, sessions) }, lane));
-  return (sessions * callsPerSession) / ((performance.now() - t0) / 1000);
+  return { cps: done / ((performance.now() - t0) / 1000), donePct: (100 * done) / (sessions * callsPerSession) };
 }
 
 export { CALL_TIMEOUT_MS };

@@ -1,0 +1,241 @@
+/**
+ * The phases of a run: long-lived clients measured in interleaved rounds (steady), fresh clients
+ * (connect, recovery), fresh host processes (memory), and sessions under a worker cap (scaling).
+ * Each scenario runs under a time cap; a failure is recorded and the run goes on.
+ */
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { FigureDef, Results } from "./report.js";
+import {
+  busyPerCall,
+  connectTime,
+  eventLoopDelay,
+  poolScaling,
+  portRoundTrip,
+  recovery,
+  RESULT_SIZES,
+  runConcurrent,
+  sdkScaling,
+  sequentialLatency,
+  serverColdStart,
+  throughput,
+  warmup,
+  SCALING_MAX_WORKERS,
+  type ResultSize,
+} from "./scenarios.js";
+import type { Options, Settings } from "./settings.js";
+import { summarize, type Summary } from "./stats.js";
+import { openSubject, replicasOf, type Subject, type SubjectName } from "./subjects.js";
+import type { MemoryProbeResult } from "./memory-probe.js";
+
+export class Recorder {
+  readonly #values = new Map<string, Map<SubjectName, number[]>>();
+  readonly errors: string[] = [];
+
+  add(key: string, subject: SubjectName, value: number): void {
+    let bySubject = this.#values.get(key);
+    if (!bySubject) this.#values.set(key, (bySubject = new Map()));
+    let list = bySubject.get(subject);
+    if (!list) bySubject.set(subject, (list = []));
+    list.push(value);
+  }
+
+  summaries(key: string): Partial<Record<SubjectName, Summary>> {
+    const out: Partial<Record<SubjectName, Summary>> = {};
+    for (const [subject, values] of this.#values.get(key) ?? []) out[subject] = summarize(values);
+    return out;
+  }
+}
+
+class CapError extends Error {}
+
+/** Runs one scenario under a time cap; a failure or overrun is recorded and the run goes on. */
+async function capped<T>(rec: Recorder, label: string, capMs: number, fn: () => Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new CapError(`over its ${capMs} ms cap`)), capMs))),
+    ]);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    rec.errors.push(`${label}: ${code ? `${code} ` : ""}${error instanceof Error ? error.message : String(error)}`);
+    process.stderr.write(`  ! ${label} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const T0 = Date.now();
+export function log(message: string): void {
+  process.stderr.write(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${message}\n`);
+}
+
+/**
+ * Who gets fresh clients in the connect and memory phases. Every fresh client starts servers and
+ * workers (~0.5 s of CPU each here), so quick runs leave the 2- and 4-replica pools to full runs,
+ * and smoke runs keep the baseline and one pool: there the point is that each phase works.
+ */
+function phaseSubjects(opts: Options): SubjectName[] {
+  if (opts.mode === "full") return opts.subjects;
+  const keep: SubjectName[] = opts.mode === "quick" ? ["sdk", "langchain", "pool-1"] : ["sdk", "pool-1"];
+  return opts.subjects.filter((n) => keep.includes(n));
+}
+
+/** The subjects in a different order each round, so that drift on the machine spreads over all of them. */
+function rotate<T>(list: readonly T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+// ---------------------------------------------------------------------------- phases
+
+/** Long-lived clients, all open at once, measured in interleaved rounds. */
+export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
+  const rtt: number[] = [];
+  const subjects: Subject[] = [];
+  for (const name of opts.subjects) {
+    const subject = await capped(rec, `open ${name}`, s.scenarioCapMs, () => openSubject(name));
+    if (!subject) continue;
+    open.add(subject);
+    subjects.push(subject);
+    await capped(rec, `warmup ${name}`, s.scenarioCapMs, () => warmup(subject, s.warmupCalls));
+  }
+  for (let r = 0; r < s.rounds; r++) {
+    log(`steady: round ${r + 1}/${s.rounds}`);
+    const p = await capped(rec, "port round trip", s.scenarioCapMs, () => portRoundTrip(s.latencyCalls));
+    if (p !== undefined) rtt.push(p);
+    for (const subject of rotate(subjects, r)) {
+      const n = subject.name;
+      const cap = s.scenarioCapMs;
+      const lat = await capped(rec, `${n} latency`, cap, () => sequentialLatency(subject, s.latencyCalls));
+      if (lat) {
+        rec.add("latency_p50_us", n, lat.p50);
+        rec.add("latency_p99_us", n, lat.p99);
+      }
+      const tp = await capped(rec, `${n} throughput`, cap, () => throughput(subject, "echo", { message: "hi" }, s.throughputCalls, s.throughputInFlight));
+      if (tp) {
+        rec.add("throughput_64_cps", n, tp.cps);
+        if (Number.isFinite(tp.serverCpu)) rec.add("server_cpu_64_pct", n, tp.serverCpu);
+      }
+      const big = { bytes: RESULT_SIZES["100kb"] };
+      const sb = await capped(rec, `${n} throughput 100 KB`, cap, () => throughput(subject, "huge", big, s.serverBoundCalls, s.throughputInFlight));
+      if (sb) {
+        rec.add("throughput_serverbound_cps", n, sb.cps);
+        if (Number.isFinite(sb.serverCpu)) rec.add("server_cpu_serverbound_pct", n, sb.serverCpu);
+      }
+      for (const size of Object.keys(RESULT_SIZES) as ResultSize[]) {
+        const busy = await capped(rec, `${n} busy ${size}`, cap, () => busyPerCall(subject, RESULT_SIZES[size], s.busyCalls[size], s.busyInFlight));
+        if (busy !== undefined) {
+          rec.add(`busy_${size}_us`, n, busy.elu);
+          if (Number.isFinite(busy.cpu)) rec.add(`cpu_${size}_us`, n, busy.cpu);
+        }
+      }
+      const eld = await capped(rec, `${n} event-loop delay`, cap, () => eventLoopDelay(subject, s.eldCalls, s.eldInFlight));
+      if (eld) rec.add("eld_p99_100kb_ms", n, eld.p99);
+    }
+  }
+  for (const subject of subjects) {
+    await capped(rec, `close ${subject.name}`, s.scenarioCapMs, () => subject.close());
+    open.delete(subject);
+  }
+  reference.port_rtt_us = { label: "MessagePort round trip main ↔ bare worker, p50 (the floor a pooled call adds)", unit: "µs", ...summarize(rtt) };
+}
+
+/** Fresh clients: config to first call; for pools, then kill -9 a server and time the recovery. */
+export async function connectPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
+  const cold: number[] = [];
+  for (let r = 0; r < s.connectRounds; r++) {
+    log(`connect: round ${r + 1}/${s.connectRounds}`);
+    const c = await capped(rec, "server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs));
+    if (c !== undefined) cold.push(c);
+    for (const name of rotate(phaseSubjects(opts), r)) {
+      const opened = await capped(rec, `${name} connect`, s.scenarioCapMs, () => connectTime(name));
+      if (!opened) continue;
+      const subject = opened.subject;
+      open.add(subject);
+      rec.add("connect_ms", name, opened.ms);
+      if (subject.pool) {
+        await capped(rec, `${name} warm before kill`, s.scenarioCapMs, () => runConcurrent(subject, "echo", { message: "hi" }, 20, 4));
+        const rc = await capped(rec, `${name} recovery`, s.scenarioCapMs, () => recovery(subject, s.scenarioCapMs - 1_000));
+        if (rc) {
+          rec.add("recovery_ms", name, rc.nextSuccess);
+          rec.add("replica_back_ms", name, rc.replicaBack);
+        }
+      }
+      await capped(rec, `close ${name}`, s.scenarioCapMs, () => subject.close());
+      open.delete(subject);
+    }
+  }
+  reference.cold_start_ms = { label: "Server cold start (spawn → initialize answered, no client library)", unit: "ms", ...summarize(cold) };
+}
+
+const PROBE = fileURLToPath(new URL("./memory-probe.js", import.meta.url));
+
+function runProbe(kind: string, n: number, capMs: number): Promise<MemoryProbeResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ["--expose-gc", PROBE, kind, String(n)], { timeout: capMs, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`memory probe ${kind} ${n}: ${error.message} ${stderr.trim()}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split("\n").pop()!) as MemoryProbeResult);
+      } catch {
+        reject(new Error(`memory probe ${kind} ${n}: unreadable output ${JSON.stringify(stdout.slice(0, 200))}`));
+      }
+    });
+  });
+}
+
+/**
+ * Each subject in a fresh host process: RSS added per idle connection, with and without its server.
+ * The probes of a round run at once: they mostly sleep, and RSS does not depend on CPU contention.
+ */
+export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Promise<void> {
+  for (let r = 0; r < s.memoryRounds; r++) {
+    log(`memory: round ${r + 1}/${s.memoryRounds}`);
+    await Promise.all(
+      phaseSubjects(opts).map(async (name) => {
+        const isPool = name.startsWith("pool-");
+        const n = isPool ? replicasOf(name) : s.memoryClients;
+        const probe = await capped(rec, `${name} memory`, s.scenarioCapMs, () => runProbe(isPool ? "pool" : name, n, s.scenarioCapMs - 1_000));
+        if (!probe) return;
+        const hostPerConnMb = (probe.hostAfterKb - probe.hostBeforeKb) / n / 1024;
+        const serverMb = probe.serverRssKb.reduce((a, b) => a + b, 0) / probe.serverRssKb.length / 1024;
+        if (probe.serverRssKb.length !== n || !Number.isFinite(serverMb)) {
+          rec.errors.push(`${name} memory: expected ${n} server pids, read ${probe.serverRssKb.length} (${probe.serverRssKb.join(", ")})`);
+          return;
+        }
+        rec.add("rss_beyond_server_mb", name, hostPerConnMb);
+        rec.add("rss_per_connection_mb", name, hostPerConnMb + serverMb);
+        rec.add("rss_server_mb", name, serverMb);
+      }),
+    );
+  }
+}
+
+/** Sessions on a session-scoped server, under a worker cap; and the same work with plain SDK clients. */
+export async function scalingPhase(opts: Options, s: Settings, rec: Recorder, defs: FigureDef[]): Promise<void> {
+  for (const sessions of s.scalingSessions) {
+    const key = `scaling_${sessions}_cps`;
+    defs.push({ key, label: `Throughput with ${sessions} session${sessions === 1 ? "" : "s"} (≤ ${SCALING_MAX_WORKERS} workers)`, unit: "calls/s", better: "higher" });
+    defs.push({ key: `${key}_done_pct`, label: `  calls done within the ${s.scalingWindowMs / 1000} s window, ${sessions} session${sessions === 1 ? "" : "s"}`, unit: "%", better: "info" });
+    // Every session starts its own server (~0.6 s of CPU each here): only one session gets three rounds.
+    const rounds = sessions > 1 ? 1 : s.scalingRounds;
+    for (let r = 0; r < rounds; r++) {
+      log(`scaling: ${sessions} sessions, round ${r + 1}/${rounds}`);
+      const order = r % 2 === 0 ? (["sdk", "pool-1"] as const) : (["pool-1", "sdk"] as const);
+      for (const who of order) {
+        if (!opts.subjects.includes(who)) continue;
+        const cap = s.scalingWindowMs + s.scenarioCapMs;
+        const v = await capped(rec, `${who} scaling ${sessions}`, cap, () =>
+          who === "sdk" ? sdkScaling(sessions, s.scalingCallsPerSession, s.scalingWindowMs) : poolScaling(sessions, s.scalingCallsPerSession, s.scalingWindowMs),
+        );
+        if (v) {
+          rec.add(key, who, v.cps);
+          rec.add(`${key}_done_pct`, who, v.donePct);
+        }
+      }
+    }
+  }
+}
+
