@@ -115,6 +115,12 @@ export const LimitsSchema = z.strictObject({
   sessionIdleTimeoutMs: ms(1).default(600_000),
   /** Heap cap of each worker (piscina `resourceLimits`); a worker over it dies alone. Default 256 MB. */
   workerHeapMb: ms(16).default(256),
+  /**
+   * CPU niceness (0..19) of worker threads and the stdio servers they start (Linux; elsewhere ignored).
+   * Above 0, tool traffic yields the CPU to the host's own threads when cores are short, at some cost
+   * to its own throughput then. Default 0: the host's priority.
+   */
+  workerNice: z.number().int().min(0).max(19).default(0),
   /** Largest single message accepted from a server; larger fails the call with RESULT_TOO_LARGE. Default 32 MB. */
   maxMessageMb: z.number().positive().default(32),
   /** How long `close()` lets calls in flight finish before tearing connections down. Default 5,000 ms. */

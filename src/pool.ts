@@ -128,6 +128,7 @@ class Engine implements GroupHost {
   readonly acquireTimeoutMs: number;
   readonly maxQueue: number;
   readonly maxMessageBytes: number;
+  readonly workerNice: number;
   queued = 0;
 
   readonly #config: PoolConfig;
@@ -158,6 +159,7 @@ class Engine implements GroupHost {
     this.acquireTimeoutMs = limits.acquireTimeoutMs;
     this.maxQueue = limits.maxQueue;
     this.maxMessageBytes = Math.floor(limits.maxMessageMb * 1024 * 1024);
+    this.workerNice = limits.workerNice;
     this.#servers = Object.values(config.servers);
     this.catalog = new Catalog(this.#servers);
     this.supervisor = new Supervisor(limits.maxWorkers, limits.workerHeapMb);

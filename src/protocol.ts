@@ -63,6 +63,8 @@ export interface ConnectionSpec {
   reconnect: ReconnectPolicy;
   keepalive: KeepalivePolicy;
   maxMessageBytes: number;
+  /** Niceness of the worker thread and its server processes (see `limits.workerNice`). */
+  nice: number;
 }
 
 /** What the piscina task receives. */

@@ -41,6 +41,7 @@ export interface GroupHost {
   readonly acquireTimeoutMs: number;
   readonly maxQueue: number;
   readonly maxMessageBytes: number;
+  readonly workerNice: number;
   /** Calls waiting in all groups together (bounded by maxQueue). */
   queued: number;
   /** Takes a worker slot now, or queues the group for the next free one (returns false). */
@@ -125,6 +126,7 @@ export class ServerGroup implements ConnectionOwner {
       reconnect: c.reconnect,
       keepalive: c.keepalive,
       maxMessageBytes: this.#host.maxMessageBytes,
+      nice: this.#host.workerNice,
     };
     const conn = new Connection(spec, this.sessionId, this.#host.supervisor, this);
     this.connections.push(conn);

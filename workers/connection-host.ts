@@ -41,6 +41,7 @@ import {
   type WireError,
 } from "../src/protocol.js";
 import { backoffDelay } from "./backoff.js";
+import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
 
@@ -75,6 +76,7 @@ interface Link {
 }
 
 export default async function connectionHost(task: HostTask): Promise<void> {
+  lowerThreadPriority(task.spec.nice);
   await new ConnectionHost(task.spec, task.port).run();
 }
 
@@ -260,6 +262,7 @@ export class ConnectionHost implements HostApi {
         cwd: spec.cwd,
         stderr: spec.stderr,
         maxMessageBytes: spec.maxMessageBytes,
+        nice: spec.nice,
         onpid: (pid) => this.#post({ ev: "pid", pid }),
         onoversize,
         onheaplimit: outOfHeap,

@@ -14,6 +14,7 @@ import { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
+import { lowerGroupPriority } from "./priority.js";
 
 export interface StdioOptions {
   command: string;
@@ -22,6 +23,8 @@ export interface StdioOptions {
   cwd?: string;
   stderr: "inherit" | "ignore";
   maxMessageBytes: number;
+  /** Niceness of the server's scheduling group (see priority.ts); 0 leaves it alone. */
+  nice?: number;
   /** Called with the server's pid as soon as it is spawned. */
   onpid?: (pid: number) => void;
   /** Called when a message over the limit was refused; `id` is its request id when it could be read. */
@@ -100,7 +103,10 @@ export class ProcessGroupStdioTransport implements Transport {
         this.#finish();
       });
       child.once("spawn", () => {
-        if (child.pid !== undefined) this.#opts.onpid?.(child.pid);
+        if (child.pid !== undefined) {
+          lowerGroupPriority(child.pid, this.#opts.nice ?? 0);
+          this.#opts.onpid?.(child.pid);
+        }
         resolve();
       });
       // The leader is gone: whatever it started in its group goes with it.
