@@ -6,10 +6,9 @@ import test from "ava";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { buildCatalog } from "../src/catalog.js";
 import { createPool, parseConfig, type PoolEvent, type PoolTool } from "../src/index.js";
-import { stdioServer, waitFor } from "./helpers/fixtures.js";
+import { FIXTURE_TOOL_COUNT, stdioServer, waitFor } from "./helpers/fixtures.js";
 
 /** Tools the fixture server lists by default: 17 named tools and 12 fillers. */
-const FIXTURE_TOOL_COUNT = 31;
 
 const tool = (name: string, description = `${name} tool`): Tool => ({ name, description, inputSchema: { type: "object" } });
 

@@ -29,6 +29,7 @@ test("parseConfig fills in every documented limit default", (t) => {
     maxInFlightPerConnection: 64,
     sessionIdleTimeoutMs: 600_000,
     workerHeapMb: 256,
+    workerNice: 0,
     maxMessageMb: 32,
     drainTimeoutMs: 5_000,
   });

@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from "ava";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
-import { readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
+import { FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
 
 async function pool(t: ExecutionContext, config: PoolConfigInput): Promise<McpPool> {
   const p = await createPool(config);
@@ -217,7 +217,7 @@ test("stats() is a JSON-serialisable snapshot with pid and threadId for stdio co
 
   const server = stats.servers.fixture!;
   t.is(server.state, "ready");
-  t.is(server.tools, 29);
+  t.is(server.tools, FIXTURE_TOOL_COUNT);
   t.is(server.connections.length, 1);
   const conn = server.connections[0]!;
   t.is(typeof conn.id, "string");

@@ -12,6 +12,9 @@ import { fileURLToPath } from "node:url";
 /** Absolute path of the compiled fixture server (dist/test/fixtures/server.js). */
 export const FIXTURE_SERVER: string = fileURLToPath(new URL("../fixtures/server.js", import.meta.url));
 
+/** How many tools the fixture server lists (with its default 12 filler tools). */
+export const FIXTURE_TOOL_COUNT = 31;
+
 export interface StdioServerConfig {
   command: string;
   args: string[];
