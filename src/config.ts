@@ -111,6 +111,12 @@ export const LimitsSchema = z.strictObject({
   acquireTimeoutMs: ms(1).default(10_000),
   /** Calls in flight on one connection before another replica is used or calls queue. Default 64. */
   maxInFlightPerConnection: ms(1).default(64),
+  /**
+   * At the worker cap, a session connection is evicted to make room for another only once it has been idle
+   * this long, so that sessions calling back to back do not take each other's connections (and server-side
+   * state) between calls; the new connection waits meanwhile (up to acquireTimeoutMs). Default 5,000 ms.
+   */
+  minIdleBeforeEvictionMs: ms(0).default(5_000),
   /** Sessions idle this long are closed. Default 600,000 ms (10 min). */
   sessionIdleTimeoutMs: ms(1).default(600_000),
   /** Heap cap of each worker (piscina `resourceLimits`); a worker over it dies alone. Default 256 MB. */

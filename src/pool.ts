@@ -178,6 +178,7 @@ class Engine implements GroupHost {
     this.#ready = Promise.all(firsts).then(() => {});
     // Sweep often enough that short idle timeouts are honoured close to on time.
     let shortest = limits.sessionIdleTimeoutMs;
+    if (limits.minIdleBeforeEvictionMs > 0) shortest = Math.min(shortest, limits.minIdleBeforeEvictionMs);
     for (const s of this.#servers) if (s.connections.max > s.connections.min) shortest = Math.min(shortest, s.connections.idleTimeoutMs);
     this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(MIN_SWEEP_MS, Math.min(SWEEP_MS, Math.floor(shortest / 4))));
     this.#sweep.unref();
@@ -438,19 +439,21 @@ class Engine implements GroupHost {
   }
 
   /**
-   * At the worker cap: close the least recently used idle session connection to make room, unless
-   * connections already closing will free a worker for every group waiting for one.
+   * At the worker cap: close the least recently used session connection idle for at least
+   * `minIdleBeforeEvictionMs` to make room, unless connections already closing will free a worker for
+   * every group waiting for one. The sweep tries again while groups wait.
    */
   #evictIdleSessionConnection(): void {
     let victim: { group: ServerGroup; conn: Connection } | undefined;
     let freeing = 0;
+    const idleSince = Date.now() - this.#config.limits.minIdleBeforeEvictionMs;
     for (const group of this.#allGroups()) {
       for (const conn of group.connections) {
         if (conn.closing) {
           freeing++;
           continue;
         }
-        if (group.sessionId === undefined || conn.inFlight > 0 || group.waiting > 0) continue;
+        if (group.sessionId === undefined || conn.inFlight > 0 || group.waiting > 0 || conn.lastUsed > idleSince) continue;
         if (!victim || conn.lastUsed < victim.conn.lastUsed) victim = { group, conn };
       }
     }

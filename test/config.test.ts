@@ -27,6 +27,7 @@ test("parseConfig fills in every documented limit default", (t) => {
     maxQueue: 1_000,
     acquireTimeoutMs: 10_000,
     maxInFlightPerConnection: 64,
+    minIdleBeforeEvictionMs: 5_000,
     sessionIdleTimeoutMs: 600_000,
     workerHeapMb: 256,
     workerNice: 0,

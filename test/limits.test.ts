@@ -194,7 +194,7 @@ test.serial("the worker cap is never exceeded under a burst of sessions and ever
 test.serial("at the worker cap, a new session's connection evicts the least recently used idle session connection", async (t) => {
   const pool = await createPool({
     servers: { s: { ...stdioServer(), scope: "session" } },
-    limits: { maxWorkers: 2 },
+    limits: { maxWorkers: 2, minIdleBeforeEvictionMs: 0 },
   });
   t.teardown(() => pool.close());
   await waitFor(() => pool.stats().workers.active === 0, 10_000);
@@ -215,7 +215,7 @@ test.serial("at the worker cap, a new session's connection evicts the least rece
 test.serial("a session whose idle connection was evicted at the worker cap gets a new connection on its next call", async (t) => {
   const pool = await createPool({
     servers: { s: { ...stdioServer(), scope: "session" } },
-    limits: { maxWorkers: 1, acquireTimeoutMs: 30_000 },
+    limits: { maxWorkers: 1, acquireTimeoutMs: 30_000, minIdleBeforeEvictionMs: 0 },
   });
   t.teardown(() => pool.close());
   await waitFor(() => pool.stats().workers.active === 0, 10_000);
@@ -232,10 +232,35 @@ test.serial("a session whose idle connection was evicted at the worker cap gets 
   t.is(pool.stats().workers.active, 1);
 });
 
+test.serial("at the worker cap, a session connection used within minIdleBeforeEvictionMs is not evicted; the new session waits until it has been idle that long", async (t) => {
+  const minIdle = 1_500;
+  const pool = await createPool({
+    servers: { s: { ...stdioServer(), scope: "session" } },
+    limits: { maxWorkers: 1, acquireTimeoutMs: 30_000, minIdleBeforeEvictionMs: minIdle },
+  });
+  t.teardown(() => pool.close());
+  await waitFor(() => pool.stats().workers.active === 0, 10_000);
+  const a = pool.session("a");
+  await a.callTool("s__increment");
+  const lastUse = Date.now();
+  const waiting = outcome(pool.session("b").callTool("s__echo", { message: "b" }), lastUse);
+  // Calls in quick succession keep a's connection and its state while b waits.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.is(text(await a.callTool("s__get_count")), "1");
+  }
+  const lastA = Date.now() - lastUse;
+  t.is(pool.stats().workers.queued, 1);
+  const b = await waiting;
+  t.is(b.code, "ok");
+  t.true(b.ms >= lastA + minIdle - 100, `b got a's worker ${b.ms} ms after a's first call; a last called at ${lastA} ms`);
+  t.is(pool.stats().workers.active, 1);
+});
+
 test.serial("at the worker cap, a session connection with a call in flight is not evicted; the new one waits for it", async (t) => {
   const pool = await createPool({
     servers: { s: { ...stdioServer(), scope: "session" } },
-    limits: { maxWorkers: 1, acquireTimeoutMs: 30_000 },
+    limits: { maxWorkers: 1, acquireTimeoutMs: 30_000, minIdleBeforeEvictionMs: 0 },
   });
   t.teardown(() => pool.close());
   await waitFor(() => pool.stats().workers.active === 0, 10_000);
