@@ -54,6 +54,8 @@ async function main(): Promise<void> {
     console.log(`\nkill -9 of the server (pid ${pid}):`);
     const killedAt = performance.now();
     process.kill(pid, "SIGKILL");
+    // Bounded: a server that never comes back ends the demo with an error instead of a loop.
+    const giveUpAt = killedAt + 30_000;
     for (;;) {
       try {
         await pool.callTool("example__echo", { message: "are you back?" }, { timeoutMs: 5_000 });
@@ -61,6 +63,8 @@ async function main(): Promise<void> {
       } catch (error) {
         if (!(error instanceof McpPoolError)) throw error;
         console.log(`  call during recovery → ${error.code}`);
+        if (performance.now() > giveUpAt) throw new Error("the server did not come back within 30 s", { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
     const newPid = pool.stats().servers.example!.connections[0]!.pid;
