@@ -9,23 +9,10 @@
 import test, { type ExecutionContext } from "ava";
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createPool, McpPool, McpPoolError, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { createPool, McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
 import { rmSync } from "node:fs";
 import { readEvents, startHttpFixture, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
-
-const FAST_RECONNECT = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, probeIntervalMs: 300 };
-function server(config: ServerConfigInput): ServerConfigInput {
-  return { reconnect: FAST_RECONNECT, connectTimeoutMs: 30_000, keepalive: { intervalMs: 0 }, ...config };
-}
-
-type Settled = { ok: true; text: string } | { ok: false; code: string };
-
-function settle(call: Promise<{ content: unknown }>): Promise<Settled> {
-  return call.then(
-    (result) => ({ ok: true as const, text: (result.content as Array<{ text: string }>)[0]!.text }),
-    (error: unknown) => ({ ok: false as const, code: error instanceof McpPoolError ? error.code : `not an McpPoolError: ${String(error)}` }),
-  );
-}
+import { server, settle } from "./helpers/faults.js";
 
 async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
   const pool = await createPool(input);

@@ -4,47 +4,11 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { rmSync, writeFileSync } from "node:fs";
-import { createPool, McpPool, McpPoolError, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { createPool, McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
+import { connectionOf, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
 
-/**
- * Server options for these tests: fast reopening (the defaults suit production, not a test budget),
- * a connect deadline that survives a loaded machine, and no keepalive unless a test asks for it
- * (pings with short timeouts would declare a slow-but-alive server hung).
- */
-const FAST_RECONNECT = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, probeIntervalMs: 300 };
-function server(config: ServerConfigInput): ServerConfigInput {
-  return { reconnect: FAST_RECONNECT, connectTimeoutMs: 30_000, keepalive: { intervalMs: 0 }, ...config };
-}
-
-type Settled = { ok: true; text: string } | { ok: false; code: string };
-
-/** Settles a call into a plain value, so tests can check the outcome and never hang on it. */
-function settle(call: Promise<{ content: unknown }>): Promise<Settled> {
-  return call.then(
-    (result) => ({ ok: true as const, text: textOf(result) }),
-    (error: unknown) => ({ ok: false as const, code: error instanceof McpPoolError ? error.code : `not an McpPoolError: ${String(error)}` }),
-  );
-}
-
-function textOf(result: { content: unknown }): string {
-  return (result.content as Array<{ text: string }>)[0]!.text;
-}
-
-/**
- * At most this many tests of this file hold pools at once: each one spawns servers and workers, and
- * on a 2-core machine shared with other suites, all of them at once turn timing into noise.
- */
-let running = 0;
-const queue: Array<() => void> = [];
-async function slot(t: ExecutionContext): Promise<void> {
-  if (running >= 4) await new Promise<void>((resolve) => queue.push(resolve));
-  running++;
-  t.teardown(() => {
-    running--;
-    queue.shift()?.();
-  });
-}
+const slot = testSlots(4);
 
 /** A pool whose every server is ready (not merely past its first attempt), closed at teardown. */
 async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
@@ -53,12 +17,6 @@ async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<Mc
   t.teardown(() => pool.close());
   await waitFor(() => Object.values(pool.stats().servers).every((s) => s.state === "ready" && s.connections[0]?.pid !== undefined), 30_000);
   return pool;
-}
-
-function connectionOf(pool: McpPool, server: string) {
-  const conn = pool.stats().servers[server]!.connections[0];
-  if (!conn) throw new Error(`server ${server} has no connection`);
-  return conn;
 }
 
 function pidOf(pool: McpPool, server: string): number {

@@ -6,43 +6,16 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { rmSync, writeFileSync } from "node:fs";
-import { createPool, McpPool, McpPoolError, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { createPool, McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
+import { connectionOf, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
 
 /** Small worker heaps, and no message-size limit in the way: `huge` then kills the worker. */
 const LIMITS = { workerHeapMb: 32, maxMessageMb: 1024 };
 /** Far beyond what a 32 MB heap can decode. */
 const HUGE_BYTES = 64_000_000;
 
-const FAST_RECONNECT = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, probeIntervalMs: 300 };
-function server(config: ServerConfigInput): ServerConfigInput {
-  return { reconnect: FAST_RECONNECT, connectTimeoutMs: 30_000, keepalive: { intervalMs: 0 }, ...config };
-}
-
-type Settled = { ok: true; text: string } | { ok: false; code: string };
-
-function settle(call: Promise<{ content: unknown }>): Promise<Settled> {
-  return call.then(
-    (result) => ({ ok: true as const, text: textOf(result) }),
-    (error: unknown) => ({ ok: false as const, code: error instanceof McpPoolError ? error.code : `not an McpPoolError: ${String(error)}` }),
-  );
-}
-
-function textOf(result: { content: unknown }): string {
-  return (result.content as Array<{ text: string }>)[0]!.text;
-}
-
-/** At most this many tests hold pools at once: timing on a shared 2-core machine is noisy enough. */
-let running = 0;
-const queue: Array<() => void> = [];
-async function slot(t: ExecutionContext): Promise<void> {
-  if (running >= 3) await new Promise<void>((resolve) => queue.push(resolve));
-  running++;
-  t.teardown(() => {
-    running--;
-    queue.shift()?.();
-  });
-}
+const slot = testSlots(3);
 
 /** A pool whose every server is ready, closed at teardown. */
 async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
@@ -51,12 +24,6 @@ async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<Mc
   t.teardown(() => pool.close());
   await waitFor(() => Object.values(pool.stats().servers).every((s) => s.state === "ready" && s.connections[0]?.pid !== undefined), 30_000);
   return pool;
-}
-
-function connectionOf(pool: McpPool, server: string) {
-  const conn = pool.stats().servers[server]!.connections[0];
-  if (!conn) throw new Error(`server ${server} has no connection`);
-  return conn;
 }
 
 function readyAgain(pool: McpPool, server: string, notThread: number | undefined): Promise<void> {
