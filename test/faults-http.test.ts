@@ -9,16 +9,13 @@
 import test, { type ExecutionContext } from "ava";
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createPool, McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { McpPool, type PoolConfigInput } from "../src/index.js";
 import { rmSync } from "node:fs";
 import { readEvents, startHttpFixture, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
-import { server, settle } from "./helpers/faults.js";
+import { openReadyPool, server, settle } from "./helpers/faults.js";
 
-async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
-  const pool = await createPool(input);
-  t.teardown(() => pool.close());
-  await waitFor(() => Object.values(pool.stats().servers).every((s) => s.state === "ready"), 30_000);
-  return pool;
+function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
+  return openReadyPool(t, input);
 }
 
 async function fixture(t: ExecutionContext, args: string[] = [], env?: Record<string, string>): Promise<HttpFixture> {

@@ -4,19 +4,14 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { rmSync, writeFileSync } from "node:fs";
-import { createPool, McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { McpPool, type PoolConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
-import { connectionOf, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
+import { connectionOf, openReadyPool, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
 
 const slot = testSlots(4);
 
-/** A pool whose every server is ready (not merely past its first attempt), closed at teardown. */
-async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
-  await slot(t);
-  const pool = await createPool(input);
-  t.teardown(() => pool.close());
-  await waitFor(() => Object.values(pool.stats().servers).every((s) => s.state === "ready" && s.connections[0]?.pid !== undefined), 30_000);
-  return pool;
+function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
+  return openReadyPool(t, input, slot);
 }
 
 function pidOf(pool: McpPool, server: string): number {

@@ -6,9 +6,9 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { rmSync, writeFileSync } from "node:fs";
-import { createPool, McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
-import { connectionOf, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
+import { connectionOf, openReadyPool, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
 
 /** Small worker heaps, and no message-size limit in the way: `huge` then kills the worker. */
 const LIMITS = { workerHeapMb: 32, maxMessageMb: 1024 };
@@ -17,13 +17,8 @@ const HUGE_BYTES = 64_000_000;
 
 const slot = testSlots(3);
 
-/** A pool whose every server is ready, closed at teardown. */
-async function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
-  await slot(t);
-  const pool = await createPool(input);
-  t.teardown(() => pool.close());
-  await waitFor(() => Object.values(pool.stats().servers).every((s) => s.state === "ready" && s.connections[0]?.pid !== undefined), 30_000);
-  return pool;
+function openPool(t: ExecutionContext, input: PoolConfigInput): Promise<McpPool> {
+  return openReadyPool(t, input, slot);
 }
 
 function readyAgain(pool: McpPool, server: string, notThread: number | undefined): Promise<void> {

@@ -15,21 +15,15 @@
 import { readlinkSync, writeFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 
-/** Lowers this thread's priority to `nice` (0..19); never raises it. Returns the value in force, if known. */
-export function lowerThreadPriority(nice: number): number | undefined {
-  let tid: number;
+/** Lowers this thread's priority to `nice` (0..19); never raises it. */
+export function lowerThreadPriority(nice: number): void {
+  if (nice <= 0) return;
   try {
     // "<pid>/task/<tid>"
-    tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0 && getPriority(tid) < nice) setPriority(tid, nice);
   } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(tid) || tid <= 0) return undefined;
-  try {
-    if (getPriority(tid) < nice) setPriority(tid, nice);
-    return getPriority(tid);
-  } catch {
-    return undefined; // not permitted here: run at the priority we have
+    // no /proc/thread-self (not Linux), or not permitted: run at the priority we have
   }
 }
 

@@ -2,7 +2,8 @@
  * Helpers shared by the fault-tolerance suites (faults-server, faults-worker, faults-http).
  */
 import type { ExecutionContext } from "ava";
-import { McpPoolError, type McpPool, type ServerConfigInput } from "../../src/index.js";
+import { createPool, McpPoolError, type McpPool, type PoolConfigInput, type ServerConfigInput } from "../../src/index.js";
+import { waitFor } from "./fixtures.js";
 
 /** Fast reopening: the defaults suit production, not a test budget. */
 export const FAST_RECONNECT = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, probeIntervalMs: 300 };
@@ -50,4 +51,22 @@ export function testSlots(max: number): (t: ExecutionContext) => Promise<void> {
       queue.shift()?.();
     });
   };
+}
+
+/**
+ * A pool whose every server is ready (not merely past its first attempt) and whose stdio connections have
+ * reported their server's pid, closed at teardown. `slot`, if given, is waited for first (see testSlots).
+ */
+export async function openReadyPool(t: ExecutionContext, input: PoolConfigInput, slot?: (t: ExecutionContext) => Promise<void>): Promise<McpPool> {
+  await slot?.(t);
+  const pool = await createPool(input);
+  t.teardown(() => pool.close());
+  await waitFor(
+    () =>
+      Object.entries(pool.stats().servers).every(
+        ([name, s]) => s.state === "ready" && (pool.config.servers[name]!.transport !== "stdio" || s.connections[0]?.pid !== undefined),
+      ),
+    30_000,
+  );
+  return pool;
 }
