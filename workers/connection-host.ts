@@ -9,8 +9,6 @@ import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
@@ -202,6 +200,9 @@ export class ConnectionHost implements HostApi {
     const spec = this.#spec;
     let link: Link | undefined;
     try {
+      if (spec.transport !== "stdio") await loadHttpTransports();
+      // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
+      if (this.#closing) return wireError("POOL_CLOSED", "closing");
       const transport = this.#createTransport(
         (id) => this.#oversize(link, id),
         (error) => link && this.#lose(link, wireError("CONNECTION_LOST", `the server's answer broke off: ${messageOf(error)}`)),
@@ -218,7 +219,7 @@ export class ConnectionHost implements HostApi {
       // stream is the only way answers come back, and when it breaks the SDK neither closes nor
       // rejects what is pending, so a broken stream is a lost connection.
       client.onerror = (error) => {
-        if (spec.transport === "sse" && error instanceof SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
+        if (spec.transport === "sse" && http && error instanceof http.SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refreshTools(mine));
       // Progress is taken here, as each message arrives: the SDK runs notification handlers a microtask
@@ -240,7 +241,7 @@ export class ConnectionHost implements HostApi {
   /** A graceful close tells a Streamable HTTP server to drop our session (DELETE), briefly. */
   async #endHttpSession(link: Link | undefined): Promise<void> {
     const transport = link?.transport;
-    if (!link || link.closed || !(transport instanceof StreamableHTTPClientTransport) || !transport.sessionId) return;
+    if (!link || link.closed || !http || !(transport instanceof http.StreamableHTTPClientTransport) || !transport.sessionId) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       transport.terminateSession().catch(() => {}),
@@ -269,6 +270,8 @@ export class ConnectionHost implements HostApi {
         onheaplimit: outOfHeap,
       });
     }
+    // #open loaded them before calling us.
+    const { SSEClientTransport, StreamableHTTPClientTransport } = http!;
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
     const limited = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
@@ -559,6 +562,24 @@ function describe(spec: ConnectionSpec): string {
   return spec.transport === "stdio" ? `"${[spec.command, ...spec.args].join(" ")}"` : spec.url!;
 }
 
+/**
+ * The SDK's HTTP and SSE transports, loaded only by workers that use them: a stdio worker does without
+ * their module graph (about 1 MB of heap and RSS per connection). Their errors can only come from
+ * them, so `http` being unset also answers "is this an HTTP error?".
+ */
+let http: typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js") & typeof import("@modelcontextprotocol/sdk/client/sse.js") | undefined;
+let loadingHttp: Promise<void> | undefined;
+
+function loadHttpTransports(): Promise<void> {
+  loadingHttp ??= Promise.all([
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+    import("@modelcontextprotocol/sdk/client/sse.js"),
+  ]).then(([streamable, sse]) => {
+    http = { ...streamable, ...sse };
+  });
+  return loadingHttp;
+}
+
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
@@ -569,7 +590,7 @@ function messageOf(error: unknown): string {
  * code, the legacy SSE transport's POST failure only says it in its message.
  */
 function httpStatusOf(error: unknown): number | undefined | null {
-  if (error instanceof StreamableHTTPError || error instanceof SseError) return error.code;
+  if (http && (error instanceof http.StreamableHTTPError || error instanceof http.SseError)) return error.code;
   const m = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;
   return m ? Number(m[1]) : null;
 }
