@@ -574,9 +574,15 @@ function loadHttpTransports(): Promise<void> {
   loadingHttp ??= Promise.all([
     import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
     import("@modelcontextprotocol/sdk/client/sse.js"),
-  ]).then(([streamable, sse]) => {
-    http = { ...streamable, ...sse };
-  });
+  ]).then(
+    ([streamable, sse]) => {
+      http = { ...streamable, ...sse };
+    },
+    (error: unknown) => {
+      loadingHttp = undefined; // the next connect attempt tries again instead of failing on a cached rejection
+      throw error;
+    },
+  );
   return loadingHttp;
 }
 
