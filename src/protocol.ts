@@ -81,9 +81,8 @@ export interface CallRequest {
   progress: boolean;
 }
 
-/** The API a connection host exposes over its port (comlink). */
+/** The API a connection host exposes over its port (comlink); tool calls go as `CallBatch`es. */
 export interface HostApi {
-  callTool(req: CallRequest): Promise<Outcome<CallToolResult>>;
   /** Cancels a call on the server (`notifications/cancelled`); the call then settles with `ABORTED`. */
   cancel(callId: number, reason: string): void;
   /** Closes the transport, ends the server's process group, and lets the task return. */

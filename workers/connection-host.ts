@@ -13,9 +13,7 @@ import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/tran
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
-  CallToolResultSchema,
   ErrorCode as RpcCode,
-  McpError,
   ToolListChangedNotificationSchema,
   type CallToolResult,
   type JSONRPCMessage,
@@ -39,6 +37,7 @@ import {
   type WireError,
 } from "../src/protocol.js";
 import { backoffDelay } from "./backoff.js";
+import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
@@ -48,18 +47,21 @@ installErrorTransfer();
 const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 /** A hostile server could page forever. */
 const MAX_TOOL_PAGES = 1_000;
-/** Our progress tokens: `<prefix><callId>` (the SDK, not given `onprogress`, leaves them alone). */
-const PROGRESS_TOKEN_PREFIX = "mcp-worker-pool:";
-/** Grace on top of our own deadline for the SDK's timer, which must never fire first. */
-const SDK_TIMEOUT_SLACK_MS = 1_000;
+/**
+ * Request id and progress token of our tools/call requests: `<prefix><callId>`. The SDK numbers its own
+ * requests (initialize, tools/list, ping), so a string id can never be one of them.
+ */
+const CALL_ID_PREFIX = "mcp-worker-pool:";
 /** How long a graceful close waits for the HTTP server to acknowledge the session's end. */
 const HTTP_TERMINATE_MS = 1_000;
 
-class Deadline {
-  constructor(readonly timeoutMs: number) {}
-}
-class Cancelled {
-  constructor(readonly reason: string) {}
+/** A tools/call sent to the server and not answered yet. */
+interface PendingCall {
+  link: Link;
+  /** The JSON-RPC id, also its progress token. */
+  id: string;
+  timer: NodeJS.Timeout;
+  timeoutMs: number;
 }
 
 /** One open transport and the client on it; a new one per (re)open. */
@@ -87,7 +89,8 @@ export class ConnectionHost implements HostApi {
   #wake: (() => void) | undefined;
   #closed: Promise<void>;
   #markClosed!: () => void;
-  #calls = new Map<number, AbortController>();
+  /** Calls sent and not yet answered, by callId. */
+  #calls = new Map<number, PendingCall>();
   #validators = new Map<string, JsonSchemaValidator<unknown> | null>();
   #tools: Tool[] = [];
   #ajv = new AjvJsonSchemaValidator();
@@ -103,18 +106,92 @@ export class ConnectionHost implements HostApi {
     this.#port = port;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     // Methods are exposed by name; bind them so comlink calls land on this instance.
-    expose({ callTool: this.callTool.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) }, port as never);
+    expose({ cancel: this.cancel.bind(this), close: this.close.bind(this) }, port as never);
     // Tool calls come as plain messages (the hot path, see CallBatch); comlink ignores them.
     port.on("message", (data: unknown) => {
       if (isCallBatch(data)) for (const req of data.calls) this.#onCall(req);
     });
   }
 
+  /**
+   * Sends one tools/call. Not through the SDK's `request()`: per call it allocates a promise, an abort
+   * listener, a timer and handler closures, and zod-parses the result twice; on the worker's hot path
+   * that was most of its CPU and garbage (see README, "Where the time goes"). The call is ours from
+   * here to its answer: our id, our deadline, our cancellation (`notifications/cancelled`, as the SDK
+   * sends it), settled by `#answer`, `cancel`, its timer or the loss of its link, whichever comes first.
+   */
   #onCall(req: CallRequest): void {
-    this.callTool(req).then(
-      (outcome) => this.#reply(req.callId, outcome),
-      (error: unknown) => this.#reply(req.callId, fail("PROTOCOL_ERROR", messageOf(error))),
-    );
+    const link = this.#link;
+    if (this.#closing) return this.#reply(req.callId, fail("POOL_CLOSED", "connection is closing"));
+    if (this.#state !== "ready" || !link || link.closed) {
+      // Never sent: the main thread may route it again whatever the tool (see NOT_SENT).
+      const code = this.#state === "failed" ? "SERVER_UNAVAILABLE" : "CONNECTION_LOST";
+      return this.#reply(req.callId, { ok: false, error: wireError(code, `connection is ${this.#state}`, { data: NOT_SENT }) });
+    }
+    const invalid = this.#validate(req.name, req.args);
+    if (invalid) return this.#reply(req.callId, fail("INVALID_ARGUMENTS", `arguments of ${req.name} do not match its inputSchema: ${invalid}`));
+
+    const { callId, timeoutMs } = req;
+    const id = CALL_ID_PREFIX + callId;
+    const timer = setTimeout(this.#expire, timeoutMs, callId);
+    this.#calls.set(callId, { link, id, timer, timeoutMs });
+    const params = req.progress
+      ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
+      : { name: req.name, arguments: req.args };
+    link.transport.send({ jsonrpc: "2.0", id, method: "tools/call", params }).catch((error: unknown) => {
+      if (this.#calls.get(callId)?.link === link) this.#settle(callId, { ok: false, error: this.#classify(error, link) });
+    });
+  }
+
+  /** Ends a pending call with `outcome`; later answers for it are dropped. */
+  #settle(callId: number, outcome: Outcome<CallToolResult>): PendingCall | undefined {
+    const call = this.#calls.get(callId);
+    if (!call) return undefined;
+    this.#calls.delete(callId);
+    clearTimeout(call.timer);
+    this.#reply(callId, outcome);
+    return call;
+  }
+
+  /** Ends a pending call on our side and tells the server to stop working on it. */
+  #abandon(callId: number, error: WireError): void {
+    const call = this.#settle(callId, { ok: false, error });
+    if (!call || call.link.closed) return;
+    const notice = { jsonrpc: "2.0" as const, method: "notifications/cancelled", params: { requestId: call.id, reason: error.message } };
+    call.link.transport.send(notice).catch(() => {}); // a link that cannot take it is being lost anyway
+  }
+
+  readonly #expire = (callId: number): void => {
+    const call = this.#calls.get(callId);
+    if (call) this.#abandon(callId, wireError("TIMEOUT", `tool call timed out after ${call.timeoutMs} ms`));
+  };
+
+  /**
+   * Sees every message of `link` before the SDK does and keeps what is ours: answers to our calls and
+   * their progress. Progress is forwarded as each message arrives, so progress sent just before a
+   * result in the same chunk goes out ahead of it. Returns false for what the SDK should handle.
+   */
+  #take(link: Link, message: JSONRPCMessage): boolean {
+    if ("method" in message) {
+      if (message.method !== "notifications/progress" || "id" in message) return false;
+      const { progressToken, ...progress } = (message.params ?? {}) as { progressToken?: unknown } & Progress;
+      const callId = callIdOf(progressToken);
+      if (callId === undefined) return false;
+      if (this.#calls.get(callId)?.link === link) this.#post({ ev: "progress", callId, progress });
+      return true;
+    }
+    const callId = callIdOf((message as { id?: unknown }).id);
+    if (callId === undefined) return false;
+    // An answer to a call already settled (timed out, cancelled) is dropped.
+    if (this.#calls.get(callId)?.link !== link) return true;
+    const answer = message as { result?: unknown; error?: unknown };
+    if ("result" in answer) {
+      const checked = checkCallResult(answer.result);
+      this.#settle(callId, checked.ok ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.message));
+    } else {
+      this.#settle(callId, { ok: false, error: rpcError(answer.error) });
+    }
+    return true;
   }
 
   /**
@@ -170,10 +247,13 @@ export class ConnectionHost implements HostApi {
         failures = 0;
         this.#setState("ready");
         this.#startKeepalive();
-        await this.#link!.lost;
+        const link = this.#link!;
+        await link.lost;
         this.#stopKeepalive();
         if (this.#closing) break;
-        this.#setState("reconnecting", 0, this.#link?.reason ?? wireError("CONNECTION_LOST", "server connection lost"));
+        // The loss goes out before the calls lost with it, so the main thread stops routing here first.
+        this.#setState("reconnecting", 0, link.reason ?? wireError("CONNECTION_LOST", "server connection lost"));
+        this.#loseCalls(link);
         continue; // the first reopen after a loss is immediate
       }
       failures++;
@@ -222,12 +302,13 @@ export class ConnectionHost implements HostApi {
         if (spec.transport === "sse" && http && error instanceof http.SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refreshTools(mine));
-      // Progress is taken here, as each message arrives: the SDK runs notification handlers a microtask
-      // late, after a response in the same chunk has already dropped the call's progress handler, so
-      // progress sent just before a result was lost. Protocol.connect() chains onto this handler.
-      transport.onmessage = (message) => this.#onMessage(message);
       this.#link = link;
       await client.connect(transport, { timeout: spec.connectTimeoutMs });
+      // Our calls' answers and progress go to #take first; the rest to the SDK, which connect() hooked in.
+      const sdkOnMessage = transport.onmessage;
+      transport.onmessage = (message, extra) => {
+        if (!this.#take(mine, message)) sdkOnMessage?.(message, extra);
+      };
       if (this.#closing) return wireError("POOL_CLOSED", "closing");
       this.#setTools(await this.#listTools(client));
       this.#post({ ev: "ready", tools: this.#tools, threadId, ...(this.#pidOf(transport) ? { pid: this.#pidOf(transport)! } : {}) });
@@ -385,62 +466,14 @@ export class ConnectionHost implements HostApi {
     return result.valid ? undefined : result.errorMessage;
   }
 
-  async callTool(req: CallRequest): Promise<Outcome<CallToolResult>> {
-    const link = this.#link;
-    if (this.#closing) return fail("POOL_CLOSED", "connection is closing");
-    if (this.#state !== "ready" || !link || link.closed) {
-      // Never sent: the main thread may route it again whatever the tool (see NOT_SENT).
-      return { ok: false, error: wireError(this.#state === "failed" ? "SERVER_UNAVAILABLE" : "CONNECTION_LOST", `connection is ${this.#state}`, { data: NOT_SENT }) };
-    }
-    const invalid = this.#validate(req.name, req.args);
-    if (invalid) return fail("INVALID_ARGUMENTS", `arguments of ${req.name} do not match its inputSchema: ${invalid}`);
-
-    const controller = new AbortController();
-    this.#calls.set(req.callId, controller);
-    const timer = setTimeout(() => controller.abort(new Deadline(req.timeoutMs)), req.timeoutMs);
-    try {
-      const params = req.progress
-        ? { name: req.name, arguments: req.args, _meta: { progressToken: `${PROGRESS_TOKEN_PREFIX}${req.callId}` } }
-        : { name: req.name, arguments: req.args };
-      const result = await link.client.request({ method: "tools/call", params }, CallToolResultSchema, {
-        signal: controller.signal,
-        timeout: req.timeoutMs + SDK_TIMEOUT_SLACK_MS,
-      });
-      return { ok: true, value: result as CallToolResult };
-    } catch (error) {
-      return { ok: false, error: this.#classify(error, controller.signal, link) };
-    } finally {
-      clearTimeout(timer);
-      this.#calls.delete(req.callId);
-    }
+  /** The link is gone: its calls end with the reason it was closed for, or as lost. */
+  #loseCalls(link: Link): void {
+    const error = link.reason ?? wireError("CONNECTION_LOST", "server connection lost while the call was in flight");
+    for (const [callId, call] of this.#calls) if (call.link === link) this.#settle(callId, { ok: false, error });
   }
 
-  /** Sees every message before the SDK does; forwards progress for calls still in flight. */
-  #onMessage(message: JSONRPCMessage): void {
-    if (!("method" in message) || message.method !== "notifications/progress" || "id" in message) return;
-    const { progressToken, ...progress } = (message.params ?? {}) as { progressToken?: unknown } & Progress;
-    if (typeof progressToken !== "string" || !progressToken.startsWith(PROGRESS_TOKEN_PREFIX)) return;
-    const callId = Number(progressToken.slice(PROGRESS_TOKEN_PREFIX.length));
-    if (this.#calls.has(callId)) this.#post({ ev: "progress", callId, progress });
-  }
-
-  #classify(error: unknown, signal: AbortSignal, link: Link): WireError {
-    if (signal.aborted) {
-      const reason = signal.reason;
-      if (reason instanceof Deadline) return wireError("TIMEOUT", `tool call timed out after ${reason.timeoutMs} ms`);
-      return wireError("ABORTED", reason instanceof Cancelled ? reason.reason : "tool call aborted");
-    }
-    if (error instanceof McpError) {
-      if (error.code === RESULT_TOO_LARGE_RPC_CODE) return wireError("RESULT_TOO_LARGE", error.message);
-      if (error.code === RpcCode.ConnectionClosed && link.closed) {
-        return link.reason ?? wireError("CONNECTION_LOST", "server connection lost while the call was in flight");
-      }
-      if (error.code === RpcCode.InvalidParams) {
-        const code = /unknown tool|tool .*not found|no such tool/i.test(error.message) ? "TOOL_NOT_FOUND" : "INVALID_ARGUMENTS";
-        return wireError(code, error.message, { mcpCode: error.code, data: error.data });
-      }
-      return wireError("PROTOCOL_ERROR", error.message, { mcpCode: error.code, data: error.data });
-    }
+  /** Why sending a call failed. */
+  #classify(error: unknown, link: Link): WireError {
     const status = httpStatusOf(error);
     if (status !== null) {
       // 404 on a known session: the server forgot it. Reopen (one initialize for everyone who noticed).
@@ -456,12 +489,11 @@ export class ConnectionHost implements HostApi {
       this.#lose(link, wireError("CONNECTION_LOST", `server unreachable: ${messageOf(error.cause ?? error)}`));
       return wireError("CONNECTION_LOST", `server unreachable: ${messageOf(error.cause ?? error)}`);
     }
-    if (isZodError(error)) return wireError("PROTOCOL_ERROR", `server sent an invalid tools/call result: ${messageOf(error)}`);
     return wireError("PROTOCOL_ERROR", messageOf(error));
   }
 
   cancel(callId: number, reason: string): void {
-    this.#calls.get(callId)?.abort(new Cancelled(reason));
+    this.#abandon(callId, wireError("ABORTED", reason));
   }
 
   async close(): Promise<void> {
@@ -469,7 +501,7 @@ export class ConnectionHost implements HostApi {
       this.#closing = true;
       this.#state = "closing";
       this.#wake?.();
-      for (const controller of this.#calls.values()) controller.abort(new Cancelled("pool closing"));
+      for (const callId of [...this.#calls.keys()]) this.#abandon(callId, wireError("ABORTED", "pool closing"));
       // Interrupts an attempt in progress; run() does the rest of the teardown.
       const link = this.#link;
       if (link) void this.#endHttpSession(link).then(() => this.#closeLink(link));
@@ -601,6 +633,34 @@ function httpStatusOf(error: unknown): number | undefined | null {
   return m ? Number(m[1]) : null;
 }
 
-function isZodError(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { name?: string }).name === "ZodError";
+/** The callId in one of our request ids or progress tokens (`<prefix><callId>`), if it is one. */
+function callIdOf(id: unknown): number | undefined {
+  if (typeof id !== "string" || !id.startsWith(CALL_ID_PREFIX)) return undefined;
+  const callId = Number(id.slice(CALL_ID_PREFIX.length));
+  return Number.isSafeInteger(callId) ? callId : undefined;
+}
+
+/**
+ * A JSON-RPC error answer to a call, as a pool error: our transport's oversize refusal, the server's
+ * "invalid params" (unknown tool or bad arguments), anything else as a protocol error with its code.
+ * The message reads as the SDK's `McpError` would.
+ */
+function rpcError(raw: unknown): WireError {
+  const { code, message, data } = (typeof raw === "object" && raw !== null ? raw : {}) as { code?: unknown; message?: unknown; data?: unknown };
+  if (typeof code !== "number" || typeof message !== "string") return wireError("PROTOCOL_ERROR", `server sent a malformed error answer: ${safeJson(raw)}`);
+  const text = `MCP error ${code}: ${message}`;
+  if (code === RESULT_TOO_LARGE_RPC_CODE) return wireError("RESULT_TOO_LARGE", text);
+  if (code === RpcCode.InvalidParams) {
+    const which = /unknown tool|tool .*not found|no such tool/i.test(message) ? "TOOL_NOT_FOUND" : "INVALID_ARGUMENTS";
+    return wireError(which, text, { mcpCode: code, data });
+  }
+  return wireError("PROTOCOL_ERROR", text, { mcpCode: code, data });
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return String(JSON.stringify(value)).slice(0, 200);
+  } catch {
+    return String(value);
+  }
 }

@@ -3,14 +3,16 @@
  *
  * The SDK's `StdioClientTransport` signals only its direct child, so servers started through
  * `npx` or `sh -c` leave their real process behind. Here the child is spawned `detached` (its own
- * process group) and every teardown signals the whole group. Framing is the SDK's own
- * (`serializeMessage` / `deserializeMessage`); what we add is a bound on one message's size that
- * refuses an oversized line while it streams in, instead of buffering it whole.
+ * process group) and every teardown signals the whole group. Framing is the SDK's (one JSON message
+ * per line, `serializeMessage`); what we add is a bound on one message's size that refuses an
+ * oversized line while it streams in, instead of buffering it whole. Lines are parsed with JSON.parse
+ * alone: the SDK's `deserializeMessage` also zod-parses every message, which the SDK's client checks
+ * again on arrival (and the pool's own calls check their results themselves).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { getHeapStatistics } from "node:v8";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { deserializeMessage, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
@@ -174,14 +176,18 @@ export class ProcessGroupStdioTransport implements Transport {
     this.#pendingBytes = 0;
     const text = line.toString("utf8").replace(/\r$/, "");
     if (text.trim() === "") return;
-    let message: JSONRPCMessage;
+    let message: unknown;
     try {
-      message = deserializeMessage(text);
+      message = JSON.parse(text);
     } catch (error) {
       this.onerror?.(error as Error);
       return;
     }
-    this.onmessage?.(message);
+    if (typeof message !== "object" || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== "2.0") {
+      this.onerror?.(new Error(`not a JSON-RPC 2.0 message: ${text.slice(0, 200)}`));
+      return;
+    }
+    this.onmessage?.(message as JSONRPCMessage);
   }
 
   #beginOversize(piece: Buffer): void {

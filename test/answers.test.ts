@@ -1,0 +1,132 @@
+/**
+ * What a tools/call answer turns into. The pool reads its calls' answers itself (not through the
+ * SDK's request path), so these tests hold it to the SDK: the same results, refused where the SDK
+ * refuses them, and answers it did not ask for (late, duplicated, malformed) changing nothing else.
+ */
+import test, { type ExecutionContext } from "ava";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { createPool, McpPool, McpPoolError } from "../src/index.js";
+import { checkCallResult } from "../workers/call-result.js";
+import { FIXTURE_SERVER, stdioServer } from "./helpers/fixtures.js";
+
+async function openPool(t: ExecutionContext): Promise<McpPool> {
+  const pool = await createPool({ servers: { f: stdioServer() } });
+  t.teardown(() => pool.close());
+  return pool;
+}
+
+async function sdkClient(t: ExecutionContext): Promise<Client> {
+  const client = new Client({ name: "answers-test", version: "0" });
+  t.teardown(() => client.close());
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [FIXTURE_SERVER, "stdio"], stderr: "ignore" }));
+  return client;
+}
+
+/** The fixture's raw_answer tool: the server answers the call with exactly these members. */
+function rawAnswer(pool: McpPool, members: Record<string, unknown>): Promise<unknown> {
+  return pool.callTool("f__raw_answer", { answer: JSON.stringify(members) }, { timeoutMs: 10_000 });
+}
+
+test("results are exactly what the SDK's own client returns, for every kind of content", async (t) => {
+  const [pool, client] = await Promise.all([openPool(t), sdkClient(t)]);
+  const calls: Array<[string, Record<string, unknown>]> = [
+    ["echo", { message: "héllo ✓" }],
+    ["rich", {}],
+    ["fail", { message: "tool said no" }],
+    ["huge", { bytes: 70_000 }],
+  ];
+  for (const [tool, args] of calls) {
+    const ours = await pool.callTool(`f__${tool}`, args, { timeoutMs: 10_000 });
+    const theirs = await client.callTool({ name: tool, arguments: args });
+    t.deepEqual(ours, theirs, tool);
+  }
+});
+
+test("an answer the SDK would accept comes back as the SDK would return it; one it would refuse is PROTOCOL_ERROR; the connection carries on", async (t) => {
+  const pool = await openPool(t);
+  const results: unknown[] = [
+    {},
+    { content: [] },
+    { content: [{ type: "text", text: "a", extra: "stripped, as zod strips it" }] },
+    { content: [{ type: "text", text: "b" }], isError: false, vendorField: { kept: true } },
+    { content: [{ type: "image", data: "AAAA", mimeType: "image/png" }], structuredContent: { n: 1 } },
+    { content: "not an array" },
+    { content: [{ type: "text" }] },
+    { content: [{ type: "text", text: "c" }], isError: "yes" },
+    { content: [], structuredContent: [1, 2] },
+    { content: [{ type: "video", url: "x" }] },
+    "a string",
+    null,
+  ];
+  for (const result of results) {
+    const expected = CallToolResultSchema.safeParse(result);
+    const label = JSON.stringify(result);
+    if (expected.success) {
+      t.deepEqual(await rawAnswer(pool, { result }), expected.data, label);
+    } else {
+      const error = await t.throwsAsync(rawAnswer(pool, { result }), undefined, label);
+      t.true(error instanceof McpPoolError && error.code === "PROTOCOL_ERROR", `${label}: ${String(error)}`);
+    }
+    // The server's second answer to that call was dropped: the next call gets its own.
+    t.deepEqual(await pool.callTool("f__echo", { message: label }), { content: [{ type: "text", text: label }] });
+  }
+  t.is(pool.stats().servers.f!.connections[0]!.restarts, 0);
+});
+
+test("error answers: invalid params name TOOL_NOT_FOUND or INVALID_ARGUMENTS, other codes PROTOCOL_ERROR with mcpCode, malformed ones PROTOCOL_ERROR", async (t) => {
+  const pool = await openPool(t);
+  const cases: Array<[Record<string, unknown>, McpPoolError["code"], number | undefined]> = [
+    [{ error: { code: -32602, message: "Unknown tool: nope" } }, "TOOL_NOT_FOUND", -32602],
+    [{ error: { code: -32602, message: "argument x must be a number" } }, "INVALID_ARGUMENTS", -32602],
+    [{ error: { code: -32000, message: "server busy", data: { retryAfter: 1 } } }, "PROTOCOL_ERROR", -32000],
+    [{ error: { code: "x", message: 1 } }, "PROTOCOL_ERROR", undefined],
+    [{ error: null }, "PROTOCOL_ERROR", undefined],
+    [{}, "PROTOCOL_ERROR", undefined],
+  ];
+  for (const [members, code, mcpCode] of cases) {
+    const label = JSON.stringify(members);
+    const error = await t.throwsAsync(rawAnswer(pool, members), undefined, label);
+    t.true(error instanceof McpPoolError, label);
+    t.is((error as McpPoolError).code, code, label);
+    t.is((error as McpPoolError).mcpCode, mcpCode, label);
+  }
+  const busy = await t.throwsAsync(rawAnswer(pool, cases[2]![0]));
+  t.deepEqual((busy as McpPoolError).data, { retryAfter: 1 });
+  t.deepEqual(await pool.callTool("f__echo", { message: "still fine" }), { content: [{ type: "text", text: "still fine" }] });
+});
+
+test("checkCallResult accepts, refuses and returns exactly what CallToolResultSchema does", (t) => {
+  const text = (s: string) => ({ type: "text", text: s });
+  const corpus: unknown[] = [
+    { content: [text("a"), text("")] },
+    { content: [text("a")], isError: true },
+    { content: [text("a")], structuredContent: {} },
+    { content: [text("a")], structuredContent: { deep: { er: [1] } }, other: 1 },
+    { content: [text("a")], _meta: { progressToken: 1 } },
+    { content: [text("a")], _meta: "not an object" },
+    { content: [{ ...text("a"), annotations: { priority: 2 } }] },
+    { content: [{ ...text("a"), annotations: { priority: 0.2 } }] },
+    { content: [{ ...text("a"), _meta: { x: 1 } }] },
+    { content: [{ type: "text", text: 5 }] },
+    { content: [{ text: "a", type: "text", more: undefined }] },
+    { content: [text("a")], isError: null },
+    { content: [text("a")], structuredContent: null },
+    { content: [null] },
+    { content: [[]] },
+    { content: {} },
+    { isError: true },
+    [],
+    42,
+    undefined,
+    Object.assign(Object.create({ inherited: true }) as object, { content: [] }),
+  ];
+  for (const value of corpus) {
+    const label = JSON.stringify(value) ?? String(value);
+    const expected = CallToolResultSchema.safeParse(value);
+    const actual = checkCallResult(value);
+    t.is(actual.ok, expected.success, label);
+    if (actual.ok && expected.success) t.deepEqual(actual.value, expected.data, label);
+  }
+});
