@@ -8,7 +8,7 @@ import type { ConnectionSpec, HostTask } from "./protocol.js";
 
 const HOST_FILE = new URL("../workers/connection-host.js", import.meta.url).href;
 /** Young-generation cap of each worker (see the constructor). */
-const WORKER_YOUNG_GEN_MB = 4;
+const WORKER_YOUNG_GEN_MB = 2;
 /** How long a dead worker's server gets between SIGTERM and SIGKILL. */
 const REAP_GRACE_MS = 500;
 
@@ -39,8 +39,11 @@ export class Supervisor {
       atomics: "disabled",
       idleTimeout: 1_000,
       // The young generation is capped well below V8's default (16 MB here): an idle connection's
-      // worker kept its whole nursery resident, ~27 MB RSS per connection against ~23 MB with 4 MB,
-      // while throughput with 10 B and 100 KB results stayed within the noise (bench/, issue 5).
+      // worker keeps its whole nursery resident. 16 → 4 MB took ~27 to ~23 MB RSS per connection; with
+      // the worker's own tools/call path (little garbage per call) 4 → 2 MB takes another 1.5–2 MB off
+      // (memory-probe pool 4: 19.4–20.6 against 21.5–21.7 MB) with throughput within the noise
+      // (thread-cpu: echo ×64 30.5–38.3k/s against 32.9–40.1k/s; 100 KB ×16 2.2–2.8k/s against 2.1–2.6k/s).
+      // V8 does not go lower: 1 MB measured the same as 2.
       resourceLimits: { maxOldGenerationSizeMb: workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB },
     });
     // A worker that dies outside a task must not become an unhandled 'error' on the host.
