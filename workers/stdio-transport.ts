@@ -10,6 +10,7 @@
  * again on arrival (and the pool's own calls check their results themselves).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
@@ -49,6 +50,8 @@ const HEAP_COST_FACTOR = 3;
 const KEEP = 256;
 /** An oversized line that has not ended after this long is given up on. */
 const OVERSIZE_GRACE_MS = 2_000;
+/** How long close() waits for a SIGKILLed group's last processes to be gone. */
+const GROUP_EXIT_MS = 1_000;
 /** Stepped shutdown: stdin end → SIGTERM → SIGKILL, like the SDK, but for the whole group. */
 const STDIN_GRACE_MS = 1_000;
 const TERM_GRACE_MS = 1_000;
@@ -261,6 +264,9 @@ export class ProcessGroupStdioTransport implements Transport {
       }
     }
     killGroup(pid, "SIGKILL"); // grandchildren that outlived the leader
+    // A signal is not a death: on a busy machine a SIGKILLed grandchild can still run for a moment.
+    // close() promises nothing is left, so it waits (briefly) until that is true.
+    await groupGone(pid, GROUP_EXIT_MS);
     this.#finish();
   }
 
@@ -272,6 +278,46 @@ export class ProcessGroupStdioTransport implements Transport {
     this.#pending = [];
     this.onclose?.();
   }
+}
+
+/**
+ * Waits until no process of group `pgid` runs any more (zombies, which only wait to be reaped by
+ * whoever adopted them, do not count), or `ms` has passed. Resolves true when the group is gone.
+ */
+export async function groupGone(pgid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (groupRuns(pgid)) {
+    if (Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+function groupRuns(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  // The group still has members; on Linux, see whether any of them is more than a zombie.
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return true; // no procfs: members exist, assume they run
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ')'.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
 }
 
 function fitsInHeap(bytes: number): boolean {
