@@ -97,6 +97,29 @@ test("error answers: invalid params name TOOL_NOT_FOUND or INVALID_ARGUMENTS, ot
   t.deepEqual(await pool.callTool("f__echo", { message: "still fine" }), { content: [{ type: "text", text: "still fine" }] });
 });
 
+test("calls go out with plain integer ids below 2^31, also used as progress tokens, and a fresh one per call", async (t) => {
+  const pool = await openPool(t);
+  const seen = new Set<number>();
+  for (let i = 0; i < 3; i++) {
+    const result = await pool.callTool("f__request_id", {}, { timeoutMs: 10_000, onProgress: () => {} });
+    const { id, progressToken } = JSON.parse((result.content[0] as { text: string }).text) as { id: unknown; progressToken: unknown };
+    t.true(Number.isInteger(id) && (id as number) >= 0 && (id as number) < 2 ** 31, `id ${JSON.stringify(id)}`);
+    t.is(progressToken, id);
+    seen.add(id as number);
+  }
+  t.is(seen.size, 3);
+});
+
+test("after a result too large, the next calls reach a fresh connection instead of the one being torn down", async (t) => {
+  const pool = await createPool({ servers: { f: stdioServer() }, limits: { maxMessageMb: 0.01 } });
+  t.teardown(() => pool.close());
+  const error = await t.throwsAsync(pool.callTool("f__huge", { bytes: 100_000 }, { timeoutMs: 10_000 }));
+  t.is((error as McpPoolError).code, "RESULT_TOO_LARGE");
+  // Not retried tools, sent at once: none may fail with the torn-down link's code.
+  const calls = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => pool.callTool("f__huge_unsafe", { bytes: 10 + i }, { timeoutMs: 10_000 })));
+  t.deepEqual(calls.map((c) => (c.status === "fulfilled" ? "ok" : (c.reason as McpPoolError).code)), ["ok", "ok", "ok", "ok", "ok"]);
+});
+
 test("checkCallResult accepts, refuses and returns exactly what CallToolResultSchema does", (t) => {
   const text = (s: string) => ({ type: "text", text: s });
   const corpus: unknown[] = [

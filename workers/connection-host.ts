@@ -48,10 +48,14 @@ const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 /** A hostile server could page forever. */
 const MAX_TOOL_PAGES = 1_000;
 /**
- * Request id and progress token of our tools/call requests: `<prefix><callId>`. The SDK numbers its own
- * requests (initialize, tools/list, ping), so a string id can never be one of them.
+ * Our tools/call requests are numbered from here; the number is also the call's progress token. The SDK
+ * numbers its own requests on a link (initialize, tools/list, pings) from 0, and would need a billion of
+ * them to reach ours. Plain integers, because some servers refuse string ids they find unusual (the Ruby
+ * SDK accepts only [A-Za-z0-9_-]) or take only integers; and below 2^31, for servers that parse ids as
+ * 32-bit integers. A worker that gets that far starts again here, skipping numbers still in flight.
  */
-const CALL_ID_PREFIX = "mcp-worker-pool:";
+const FIRST_WIRE_ID = 1_000_000_000;
+const LAST_WIRE_ID = 2 ** 31 - 1;
 /** How long a graceful close waits for the HTTP server to acknowledge the session's end. */
 const HTTP_TERMINATE_MS = 1_000;
 
@@ -59,7 +63,7 @@ const HTTP_TERMINATE_MS = 1_000;
 interface PendingCall {
   link: Link;
   /** The JSON-RPC id, also its progress token. */
-  id: string;
+  id: number;
   timer: NodeJS.Timeout;
   timeoutMs: number;
 }
@@ -91,6 +95,9 @@ export class ConnectionHost implements HostApi {
   #markClosed!: () => void;
   /** Calls sent and not yet answered, by callId. */
   #calls = new Map<number, PendingCall>();
+  /** callId of each pending call by its JSON-RPC id. */
+  #wireIds = new Map<number, number>();
+  #nextWireId = FIRST_WIRE_ID;
   #validators = new Map<string, JsonSchemaValidator<unknown> | null>();
   #tools: Tool[] = [];
   #ajv = new AjvJsonSchemaValidator();
@@ -123,7 +130,8 @@ export class ConnectionHost implements HostApi {
   #onCall(req: CallRequest): void {
     const link = this.#link;
     if (this.#closing) return this.#reply(req.callId, fail("POOL_CLOSED", "connection is closing"));
-    if (this.#state !== "ready" || !link || link.closed) {
+    // A link being closed on purpose (hang, oversize) takes no new calls while its transport shuts down.
+    if (this.#state !== "ready" || !link || link.closed || link.reason) {
       // Never sent: the main thread may route it again whatever the tool (see NOT_SENT).
       const code = this.#state === "failed" ? "SERVER_UNAVAILABLE" : "CONNECTION_LOST";
       return this.#reply(req.callId, { ok: false, error: wireError(code, `connection is ${this.#state}`, { data: NOT_SENT }) });
@@ -132,9 +140,10 @@ export class ConnectionHost implements HostApi {
     if (invalid) return this.#reply(req.callId, fail("INVALID_ARGUMENTS", `arguments of ${req.name} do not match its inputSchema: ${invalid}`));
 
     const { callId, timeoutMs } = req;
-    const id = CALL_ID_PREFIX + callId;
+    const id = this.#wireId();
     const timer = setTimeout(this.#expire, timeoutMs, callId);
     this.#calls.set(callId, { link, id, timer, timeoutMs });
+    this.#wireIds.set(id, callId);
     const params = req.progress
       ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
       : { name: req.name, arguments: req.args };
@@ -148,6 +157,7 @@ export class ConnectionHost implements HostApi {
     const call = this.#calls.get(callId);
     if (!call) return undefined;
     this.#calls.delete(callId);
+    this.#wireIds.delete(call.id);
     clearTimeout(call.timer);
     this.#reply(callId, outcome);
     return call;
@@ -175,12 +185,12 @@ export class ConnectionHost implements HostApi {
     if ("method" in message) {
       if (message.method !== "notifications/progress" || "id" in message) return false;
       const { progressToken, ...progress } = (message.params ?? {}) as { progressToken?: unknown } & Progress;
-      const callId = callIdOf(progressToken);
+      const callId = this.#callIdOf(progressToken);
       if (callId === undefined) return false;
       if (this.#calls.get(callId)?.link === link) this.#post({ ev: "progress", callId, progress });
       return true;
     }
-    const callId = callIdOf((message as { id?: unknown }).id);
+    const callId = this.#callIdOf((message as { id?: unknown }).id);
     if (callId === undefined) return false;
     // An answer to a call already settled (timed out, cancelled) is dropped.
     if (this.#calls.get(callId)?.link !== link) return true;
@@ -192,6 +202,22 @@ export class ConnectionHost implements HostApi {
       this.#settle(callId, { ok: false, error: rpcError(answer.error) });
     }
     return true;
+  }
+
+  #wireId(): number {
+    let id = this.#nextWireId;
+    while (this.#wireIds.has(id)) id = id >= LAST_WIRE_ID ? FIRST_WIRE_ID : id + 1;
+    this.#nextWireId = id >= LAST_WIRE_ID ? FIRST_WIRE_ID : id + 1;
+    return id;
+  }
+
+  /**
+   * The callId behind one of our JSON-RPC ids or progress tokens. Any number in our range is ours: an
+   * answer to a call already settled (timed out, cancelled) gets `-1`, to be dropped, not left to the SDK.
+   */
+  #callIdOf(id: unknown): number | undefined {
+    if (typeof id !== "number" || id < FIRST_WIRE_ID) return undefined;
+    return this.#wireIds.get(id) ?? -1;
   }
 
   /**
@@ -631,13 +657,6 @@ function httpStatusOf(error: unknown): number | undefined | null {
   if (http && (error instanceof http.StreamableHTTPError || error instanceof http.SseError)) return error.code;
   const m = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;
   return m ? Number(m[1]) : null;
-}
-
-/** The callId in one of our request ids or progress tokens (`<prefix><callId>`), if it is one. */
-function callIdOf(id: unknown): number | undefined {
-  if (typeof id !== "string" || !id.startsWith(CALL_ID_PREFIX)) return undefined;
-  const callId = Number(id.slice(CALL_ID_PREFIX.length));
-  return Number.isSafeInteger(callId) ? callId : undefined;
 }
 
 /**

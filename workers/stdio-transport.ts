@@ -79,6 +79,7 @@ export class ProcessGroupStdioTransport implements Transport {
   /** While an oversized line streams in: its first and last bytes, and when it started. */
   #oversize: { head: string; tail: Buffer; timer: NodeJS.Timeout } | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   /** close() is shutting the server down: its stdout closing is expected. */
   #stopping = false;
 
@@ -244,8 +245,20 @@ export class ProcessGroupStdioTransport implements Transport {
     }
   }
 
-  /** Stepped shutdown of the whole group; resolves once the server has exited. */
-  async close(): Promise<void> {
+  /**
+   * Stepped shutdown of the whole group; resolves once the server has exited. Teardown calls it from
+   * several places (the host, the SDK client's close): they all share the one shutdown.
+   */
+  close(): Promise<void> {
+    if (!this.#child) {
+      this.#finish();
+      return Promise.resolve();
+    }
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     const child = this.#child;
     if (!child || child.pid === undefined) {
       this.#finish();
@@ -282,7 +295,7 @@ export class ProcessGroupStdioTransport implements Transport {
 
 /**
  * Waits until no process of group `pgid` runs any more (zombies, which only wait to be reaped by
- * whoever adopted them, do not count), or `ms` has passed. Resolves true when the group is gone.
+ * whoever adopted them, and dead tasks do not count), or `ms` has passed. Resolves true when the group is gone.
  */
 export async function groupGone(pgid: number, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
@@ -312,7 +325,7 @@ function groupRuns(pgid: number): boolean {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ')'.
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
     } catch {
       // gone meanwhile
     }

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 export const FIXTURE_SERVER: string = fileURLToPath(new URL("../fixtures/server.js", import.meta.url));
 
 /** How many tools the fixture server lists (with its default 12 filler tools). */
-export const FIXTURE_TOOL_COUNT = 33;
+export const FIXTURE_TOOL_COUNT = 34;
 
 export interface StdioServerConfig {
   command: string;
