@@ -250,21 +250,16 @@ export class ProcessGroupStdioTransport implements Transport {
    * several places (the host, the SDK client's close): they all share the one shutdown.
    */
   close(): Promise<void> {
-    if (!this.#child) {
-      this.#finish();
-      return Promise.resolve();
-    }
-    this.#closing ??= this.#shutdown();
-    return this.#closing;
-  }
-
-  async #shutdown(): Promise<void> {
     const child = this.#child;
     if (!child || child.pid === undefined) {
       this.#finish();
-      return;
+      return Promise.resolve();
     }
-    const pid = child.pid;
+    this.#closing ??= this.#shutdown(child, child.pid);
+    return this.#closing;
+  }
+
+  async #shutdown(child: ChildProcess, pid: number): Promise<void> {
     this.#stopping = true;
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
@@ -295,15 +290,11 @@ export class ProcessGroupStdioTransport implements Transport {
 
 /**
  * Waits until no process of group `pgid` runs any more (zombies, which only wait to be reaped by
- * whoever adopted them, and dead tasks do not count), or `ms` has passed. Resolves true when the group is gone.
+ * whoever adopted them, and dead tasks do not count), or `ms` has passed.
  */
-export async function groupGone(pgid: number, ms: number): Promise<boolean> {
+async function groupGone(pgid: number, ms: number): Promise<void> {
   const until = Date.now() + ms;
-  while (groupRuns(pgid)) {
-    if (Date.now() >= until) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
+  while (groupRuns(pgid) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 function groupRuns(pgid: number): boolean {
