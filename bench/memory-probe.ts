@@ -6,6 +6,7 @@
  * kind: `sdk` (n plain SDK clients), `langchain` (n MultiServerMCPClients), `pool` (one pool, n replicas).
  */
 import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { median } from "./stats.js";
 import { openLangchain, openPool, openSdk, type Subject } from "./subjects.js";
@@ -13,7 +14,12 @@ import { openLangchain, openPool, openSdk, type Subject } from "./subjects.js";
 export interface MemoryProbeResult {
   kind: string;
   n: number;
+  idleMs: number;
   hostBeforeKb: number;
+  /** 1 s after each connection's first call. */
+  hostEarlyKb: number;
+  serverRssEarlyKb: number[];
+  /** After `idleMs` of idling. */
   hostAfterKb: number;
   serverRssKb: number[];
 }
@@ -28,7 +34,13 @@ export function vmRssKb(pid: number): number {
   }
 }
 
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+type Gc = (options?: { type: "major"; execution: "sync"; flavor: "last-resort" }) => void;
+const exposedGc = (globalThis as { gc?: Gc }).gc;
+/** A full collection that also compacts and releases free pages (what V8 does before giving up on memory). */
+const gc = (): void => exposedGc?.({ type: "major", execution: "sync", flavor: "last-resort" });
+
+/** Longer than V8's memory-reducer start delay (8 s). */
+const BASELINE_SETTLE_MS = 10_000;
 
 async function hostRssKb(): Promise<number> {
   const samples: number[] = [];
@@ -43,11 +55,14 @@ async function hostRssKb(): Promise<number> {
 async function main(): Promise<void> {
   const kind = process.argv[2] ?? "";
   const n = Number(process.argv[3] ?? "1");
-  if (!["sdk", "langchain", "pool"].includes(kind) || !Number.isInteger(n) || n < 1) {
-    throw new Error(`usage: memory-probe.js sdk|langchain|pool <n>`);
+  const idleMs = Number(process.argv[4] ?? "30000");
+  if (!["sdk", "langchain", "pool"].includes(kind) || !Number.isInteger(n) || n < 1 || !(idleMs >= 1_000)) {
+    throw new Error(`usage: memory-probe.js sdk|langchain|pool <n> [idleMs ≥ 1000]`);
   }
-  // Let the module graph settle before the baseline: only connections should count.
-  await sleep(200);
+  // The baseline gets the same treatment as the figure: loading the module graph grew the main
+  // thread's heap (30 MB here), and even a last-resort GC leaves it that size until the memory
+  // reducer shrinks it (to 13-15 MB, 6-8 s later). Measured before that, an SDK client "costs" -10 MB.
+  await sleep(Math.min(idleMs, BASELINE_SETTLE_MS));
   const hostBeforeKb = await hostRssKb();
   const subjects: Subject[] = [];
   try {
@@ -55,10 +70,14 @@ async function main(): Promise<void> {
     else for (let i = 0; i < n; i++) subjects.push(kind === "sdk" ? await openSdk() : await openLangchain());
     // One call per connection (n at once on the pool: the balancer spreads them), then idle.
     await Promise.all(subjects.flatMap((s) => Array.from({ length: kind === "pool" ? n : 1 }, () => s.call("echo", { message: "hi" }))));
-    await sleep(1_000);
-    const hostAfterKb = await hostRssKb();
+    const idleSince = performance.now();
     const pids = (await Promise.all(subjects.map((s) => s.serverPids()))).flat();
-    const result: MemoryProbeResult = { kind, n, hostBeforeKb, hostAfterKb, serverRssKb: pids.map(vmRssKb) };
+    await sleep(1_000);
+    const hostEarlyKb = await hostRssKb();
+    const serverRssEarlyKb = pids.map(vmRssKb);
+    await sleep(Math.max(0, idleMs - (performance.now() - idleSince)));
+    const hostAfterKb = await hostRssKb();
+    const result: MemoryProbeResult = { kind, n, idleMs, hostBeforeKb, hostEarlyKb, serverRssEarlyKb, hostAfterKb, serverRssKb: pids.map(vmRssKb) };
     process.stdout.write(JSON.stringify(result) + "\n");
   } finally {
     await Promise.all(subjects.map((s) => s.close().catch(() => {})));
@@ -69,7 +88,7 @@ async function main(): Promise<void> {
 const watchdog = setTimeout(() => {
   process.stderr.write("memory-probe: watchdog fired\n");
   process.exit(3);
-}, 60_000);
+}, 70_000 + (Number(process.argv[4]) || 30_000));
 watchdog.unref();
 
 main().then(

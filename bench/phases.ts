@@ -173,9 +173,9 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
 
 const PROBE = fileURLToPath(new URL("./memory-probe.js", import.meta.url));
 
-function runProbe(kind: string, n: number, capMs: number): Promise<MemoryProbeResult> {
+function runProbe(kind: string, n: number, idleMs: number, capMs: number): Promise<MemoryProbeResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ["--expose-gc", PROBE, kind, String(n)], { timeout: capMs, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
+    execFile(process.execPath, ["--expose-gc", PROBE, kind, String(n), String(idleMs)], { timeout: capMs, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`memory probe ${kind} ${n}: ${error.message} ${stderr.trim()}`));
       try {
         resolve(JSON.parse(stdout.trim().split("\n").pop()!) as MemoryProbeResult);
@@ -186,28 +186,36 @@ function runProbe(kind: string, n: number, capMs: number): Promise<MemoryProbeRe
   });
 }
 
+const meanMb = (kb: number[]): number => kb.reduce((a, b) => a + b, 0) / kb.length / 1024;
+
 /**
- * Each subject in a fresh host process: RSS added per idle connection, with and without its server.
+ * Each subject in a fresh host process: RSS added per idle connection, with and without its server,
+ * once the connections have idled `memoryIdleMs` (the figures that count) and 1 s after their first
+ * call (start-up garbage not yet released; see memory-probe.ts).
  * The probes of a round run at once: they mostly sleep, and RSS does not depend on CPU contention.
  */
 export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Promise<void> {
   for (let r = 0; r < s.memoryRounds; r++) {
-    log(`memory: round ${r + 1}/${s.memoryRounds}`);
+    log(`memory: round ${r + 1}/${s.memoryRounds} (${s.memoryIdleMs / 1000} s idle)`);
     await Promise.all(
       phaseSubjects(opts).map(async (name) => {
         const isPool = name.startsWith("pool-");
         const n = isPool ? replicasOf(name) : s.memoryClients;
-        const probe = await capped(rec, `${name} memory`, s.scenarioCapMs, () => runProbe(isPool ? "pool" : name, n, s.scenarioCapMs - 1_000));
+        const cap = s.scenarioCapMs + 10_000 + s.memoryIdleMs;
+        const probe = await capped(rec, `${name} memory`, cap, () => runProbe(isPool ? "pool" : name, n, s.memoryIdleMs, cap - 1_000));
         if (!probe) return;
-        const hostPerConnMb = (probe.hostAfterKb - probe.hostBeforeKb) / n / 1024;
-        const serverMb = probe.serverRssKb.reduce((a, b) => a + b, 0) / probe.serverRssKb.length / 1024;
-        if (probe.serverRssKb.length !== n || !Number.isFinite(serverMb)) {
+        const serverMb = meanMb(probe.serverRssKb);
+        const serverEarlyMb = meanMb(probe.serverRssEarlyKb);
+        if (probe.serverRssKb.length !== n || !Number.isFinite(serverMb) || !Number.isFinite(serverEarlyMb)) {
           rec.errors.push(`${name} memory: expected ${n} server pids, read ${probe.serverRssKb.length} (${probe.serverRssKb.join(", ")})`);
           return;
         }
+        const hostPerConnMb = (probe.hostAfterKb - probe.hostBeforeKb) / n / 1024;
         rec.add("rss_beyond_server_mb", name, hostPerConnMb);
         rec.add("rss_per_connection_mb", name, hostPerConnMb + serverMb);
         rec.add("rss_server_mb", name, serverMb);
+        rec.add("rss_beyond_server_early_mb", name, (probe.hostEarlyKb - probe.hostBeforeKb) / n / 1024);
+        rec.add("rss_server_early_mb", name, serverEarlyMb);
       }),
     );
   }

@@ -35,10 +35,19 @@ const FIGURES: FigureDef[] = [
   { key: "connect_ms", label: "Connect (config → first successful call)", unit: "ms", better: "lower" },
   { key: "recovery_ms", label: "Recovery after kill -9 (→ next success)", unit: "ms", better: "lower" },
   { key: "replica_back_ms", label: "Killed connection ready again", unit: "ms", better: "lower" },
-  { key: "rss_per_connection_mb", label: "RSS per idle connection, server included", unit: "MB", better: "lower" },
-  { key: "rss_beyond_server_mb", label: "RSS per idle connection beyond the server", unit: "MB", better: "lower" },
-  { key: "rss_server_mb", label: "RSS of one idle server process (VmRSS)", unit: "MB", better: "info" },
 ];
+
+/** The memory figures name how long the connections had idled, which differs between modes. */
+function memoryFigures(s: Settings): FigureDef[] {
+  const idle = `after ${s.memoryIdleMs / 1000} s idle`;
+  return [
+    { key: "rss_per_connection_mb", label: `RSS per idle connection, server included, ${idle}`, unit: "MB", better: "lower" },
+    { key: "rss_beyond_server_mb", label: `RSS per idle connection beyond the server, ${idle}`, unit: "MB", better: "lower" },
+    { key: "rss_server_mb", label: `RSS of one idle server process (VmRSS), ${idle}`, unit: "MB", better: "info" },
+    { key: "rss_beyond_server_early_mb", label: "  the same beyond the server, 1 s after the first call", unit: "MB", better: "info" },
+    { key: "rss_server_early_mb", label: "  one server process, 1 s after the first call", unit: "MB", better: "info" },
+  ];
+}
 
 // ---------------------------------------------------------------------------- main
 
@@ -69,7 +78,7 @@ function notes(s: Settings): string[] {
     "Main-thread CPU per call: the same windows, measured as the main thread's own CPU time (schedstat of its task in /proc): unlike event-loop utilisation, it leaves out time the thread was ready to run but waiting for a core, which grows with everything else running on the machine.",
     `Event-loop delay: \`monitorEventLoopDelay({ resolution: ${ELD_RESOLUTION_MS} })\` on the main thread during ${s.eldCalls} \`huge\` 100 KB calls with ${s.eldInFlight} in flight; p99 minus the ${ELD_RESOLUTION_MS} ms sampling interval (how late the loop was).`,
     `Connect: a fresh client from config to the first successful \`echo\` (${s.connectRounds} rounds). Recovery: kill -9 of a pooled server (pid from pool.stats()), then \`echo\` until one succeeds; "ready again" is the killed connection's next connection:ready event. Cold start: spawn the fixture and time its answer to \`initialize\`, with no client library.`,
-    `Memory: each subject in a fresh host process (\`--expose-gc\`), RSS before and after opening idle connections (${s.memoryClients} clients for SDK/LangChain, N replicas for pool ×N; one call each, then 1 s idle), plus each server's VmRSS from /proc/<pid>/status; ${s.memoryRounds} round(s).`,
+    `Memory: each subject in a fresh host process (\`--expose-gc\`), RSS before and after opening idle connections (${s.memoryClients} clients for SDK/LangChain, N replicas for pool ×N; one call each), plus each server's VmRSS from /proc/<pid>/status; ${s.memoryRounds} round(s). Sampled 1 s after the first call and again after ${s.memoryIdleMs / 1000} s idle, which is the figure that counts: every V8 isolate (host main thread, pool worker, server) keeps its start-up garbage until its memory reducer runs, 8 s after it goes quiet. The host's main thread gets a last-resort GC (\`gc({ flavor: "last-resort" })\`) before each sample so that it does not count; pool workers and servers are left to V8.`,
     `Scaling (${s.scalingRounds} round(s) for one session, one round for more): ${s.scalingSessions.join(", ")} sessions at once, each ${s.scalingCallsPerSession} sequential \`echo\` calls then close, no call started after ${s.scalingWindowMs / 1000} s (successful calls ÷ elapsed time; the "done" row says how many of the planned calls fit), on a \`scope: "session"\` server with maxWorkers ${SCALING_MAX_WORKERS} (pool column); the SDK column opens one Client (own server) per session, at most ${SCALING_MAX_WORKERS} at once. Includes every server start.`,
   ];
 }
@@ -80,7 +89,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const rec = new Recorder();
   const open = new Set<Subject>();
-  const defs = [...FIGURES];
+  const defs = [...FIGURES, ...memoryFigures(s)];
   const reference: Results["reference"] = {};
   let complete = false;
 

@@ -23,6 +23,8 @@ export interface Settings {
   memoryRounds: number;
   /** Connections per memory probe for sdk and langchain (pools use their own replica count). */
   memoryClients: number;
+  /** How long the memory probes idle before the figure that counts (see memory-probe.ts). */
+  memoryIdleMs: number;
   scalingSessions: number[];
   scalingCallsPerSession: number;
   scalingRounds: number;
@@ -36,21 +38,21 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
   full: {
     rounds: 5, warmupCalls: 200, latencyCalls: 500, throughputCalls: 3000, throughputInFlight: 64, serverBoundCalls: 400,
     busyCalls: { "10b": 1000, "10kb": 1000, "100kb": 300 }, busyInFlight: 16, eldCalls: 400, eldInFlight: 16,
-    connectRounds: 5, memoryRounds: 3, memoryClients: 4,
+    connectRounds: 5, memoryRounds: 3, memoryClients: 4, memoryIdleMs: 30_000,
     scalingSessions: [1, 10, 100], scalingCallsPerSession: 10, scalingRounds: 3, scalingWindowMs: 40_000,
     scenarioCapMs: 60_000, watchdogMs: 10 * 60_000,
   },
   quick: {
     rounds: 3, warmupCalls: 60, latencyCalls: 150, throughputCalls: 600, throughputInFlight: 64, serverBoundCalls: 100,
     busyCalls: { "10b": 200, "10kb": 200, "100kb": 60 }, busyInFlight: 16, eldCalls: 100, eldInFlight: 16,
-    connectRounds: 1, memoryRounds: 1, memoryClients: 1,
+    connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 20_000,
     scalingSessions: [1, 8], scalingCallsPerSession: 5, scalingRounds: 1, scalingWindowMs: 5_000,
     scenarioCapMs: 30_000, watchdogMs: 110_000,
   },
   smoke: {
     rounds: 1, warmupCalls: 10, latencyCalls: 20, throughputCalls: 100, throughputInFlight: 64, serverBoundCalls: 20,
     busyCalls: { "10b": 20, "10kb": 20, "100kb": 10 }, busyInFlight: 16, eldCalls: 20, eldInFlight: 16,
-    connectRounds: 1, memoryRounds: 1, memoryClients: 1,
+    connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 2_000,
     scalingSessions: [1], scalingCallsPerSession: 2, scalingRounds: 1, scalingWindowMs: 10_000,
     scenarioCapMs: 15_000, watchdogMs: 50_000,
   },

@@ -39,6 +39,7 @@ test("the benchmark's smoke run exits by itself and writes JSON and Markdown wit
     "recovery_ms",
     "rss_per_connection_mb",
     "rss_beyond_server_mb",
+    "rss_beyond_server_early_mb",
     "scaling_1_cps",
   ]) {
     const figure = results.figures[key];
