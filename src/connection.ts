@@ -106,9 +106,15 @@ export class Connection {
   }
 
   #startHost(): void {
-    const host = this.#supervisor.start(this.#spec);
+    // A host that never starts is a worker that died before its host ran: replaced the same way.
+    const host = this.#supervisor.start(this.#spec, (error) => {
+      if (host !== this.#host) return;
+      host.terminate();
+      this.#onHostGone(host, error);
+    });
     this.#host = host;
     this.#remote = wrap<HostApi>(host.port as never);
+    host.port.once("message", host.heard);
     host.port.on("message", (data: unknown) => {
       if (isHostEvent(data)) this.#onEvent(data);
     });

@@ -11,6 +11,8 @@ const HOST_FILE = new URL("../workers/connection-host.js", import.meta.url).href
 const WORKER_YOUNG_GEN_MB = 2;
 /** How long a dead worker's server gets between SIGTERM and SIGKILL. */
 const REAP_GRACE_MS = 500;
+/** A worker gets this long, or the server's connectTimeoutMs if longer, to start its host (see start()). */
+const HOST_START_MIN_MS = 10_000;
 
 export interface HostHandle {
   /** The main thread's end of the connection's port. */
@@ -19,12 +21,16 @@ export interface HostHandle {
   done: Promise<void>;
   /** Terminates the worker running this host (piscina aborts a running task by terminating its thread). */
   terminate(): void;
+  /** The host has spoken: it started. Call on its first message. */
+  heard(): void;
 }
 
 export class Supervisor {
   readonly #piscina: Piscina;
   /** Process groups of servers alive right now, so that nothing outlives the pool or the host. */
   readonly #groups = new Set<number>();
+  /** Hosts not heard from yet, by the function that gives up on each. */
+  readonly #starting = new Set<(error: Error) => void>();
   readonly #onExit = () => {
     for (const pid of this.#groups) signalGroup(pid, "SIGKILL");
   };
@@ -46,8 +52,13 @@ export class Supervisor {
       // V8 does not go lower: 1 MB measured the same as 2.
       resourceLimits: { maxOldGenerationSizeMb: workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB },
     });
-    // A worker that dies outside a task must not become an unhandled 'error' on the host.
-    this.#piscina.on("error", () => {});
+    // piscina reports a worker that dies outside a task here, and that is how a worker that failed to
+    // load its module ends: the task it was started for then stays queued for good. Hosts not heard
+    // from yet give up on their start (those starting fine are started again; such failures are rare).
+    this.#piscina.on("error", (error: unknown) => {
+      const reason = new Error(`worker thread failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      for (const giveUp of [...this.#starting]) giveUp(reason);
+    });
     process.on("exit", this.#onExit);
   }
 
@@ -55,13 +66,39 @@ export class Supervisor {
     return this.#piscina.threads.length;
   }
 
-  start(spec: ConnectionSpec): HostHandle {
+  /**
+   * Starts a host in a worker. `onStartFailed` is called, at most once, if the host is not heard from
+   * in time (see HOST_START_MIN_MS) or its worker fails to start: piscina alone would leave the task
+   * queued forever, and the connection waiting for it. The caller then terminates the handle.
+   */
+  start(spec: ConnectionSpec, onStartFailed: (error: Error) => void): HostHandle {
     const { port1, port2 } = new MessageChannel();
     const abort = new AbortController();
     const task: HostTask = { spec, port: port2 };
     const done = this.#piscina.run(task, { transferList: [port2] as never, signal: abort.signal }) as Promise<void>;
     done.catch(() => {}); // observed by the connection; never unhandled
-    return { port: port1, done, terminate: () => abort.abort() };
+    const startMs = Math.max(HOST_START_MIN_MS, spec.connectTimeoutMs);
+    const giveUp = (error: Error): void => {
+      stopWatching();
+      onStartFailed(error);
+    };
+    const stopWatching = (): void => {
+      clearTimeout(timer);
+      this.#starting.delete(giveUp);
+    };
+    const timer = setTimeout(giveUp, startMs, new Error(`worker thread did not start its connection host within ${startMs} ms`));
+    timer.unref();
+    this.#starting.add(giveUp);
+    done.then(stopWatching, stopWatching);
+    return {
+      port: port1,
+      done,
+      terminate: () => {
+        stopWatching();
+        abort.abort();
+      },
+      heard: stopWatching,
+    };
   }
 
   track(pid: number): void {
