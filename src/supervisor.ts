@@ -6,7 +6,8 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
 import type { ConnectionSpec, HostTask } from "./protocol.js";
 
-const HOST_FILE = new URL("../workers/connection-host.js", import.meta.url).href;
+/** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
+const HOST_FILE = new URL("../workers/connection-host.bundle.js", import.meta.url).href;
 /** Young-generation cap of each worker (see the constructor). */
 const WORKER_YOUNG_GEN_MB = 2;
 /** How long a dead worker's server gets between SIGTERM and SIGKILL. */

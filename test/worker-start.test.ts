@@ -18,14 +18,14 @@ const CONNECT_TIMEOUT_MS = 1_500;
 /** createPool must resolve well inside this, whatever the worker does. */
 const BOUND_MS = 30_000;
 
-/** A copy of the library whose worker module is `hostSource`; the real one stays as connection-host.real.js. */
+/** A copy of the library whose worker module (the bundle) is `hostSource`; the real one stays as connection-host.real.js. */
 async function brokenLibrary(t: ExecutionContext, hostSource: string): Promise<typeof Library> {
   const dir = mkdtempSync(join(DIST, "test", ".broken-host-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(join(DIST, "src"), join(dir, "src"), { recursive: true });
   cpSync(join(DIST, "workers"), join(dir, "workers"), { recursive: true });
-  cpSync(join(dir, "workers", "connection-host.js"), join(dir, "workers", "connection-host.real.js"));
-  writeFileSync(join(dir, "workers", "connection-host.js"), hostSource);
+  cpSync(join(dir, "workers", "connection-host.bundle.js"), join(dir, "workers", "connection-host.real.js"));
+  writeFileSync(join(dir, "workers", "connection-host.bundle.js"), hostSource);
   return (await import(pathToFileURL(join(dir, "src", "index.js")).href)) as typeof Library;
 }
 
