@@ -31,9 +31,11 @@ export interface CallOptions {
   onProgress?: ((progress: Progress) => void) | undefined;
 }
 
+/** How a call ends: called exactly once, with an error or with the result. */
+export type CallDone = (error: McpPoolError | undefined, result: CallToolResult | undefined) => void;
+
 interface PendingCall {
-  resolve: (result: CallToolResult) => void;
-  reject: (error: McpPoolError) => void;
+  done: CallDone;
   tool: string;
   timer: NodeJS.Timeout;
   signal: AbortSignal | undefined;
@@ -222,38 +224,36 @@ export class Connection {
   }
 
   /**
-   * Sends one tool call. Always settles: with the result, or McpPoolError on timeout, abort,
-   * the connection's loss, or the worker's death — the port alone would leave it pending.
+   * Sends one tool call. `done` is always called, exactly once: with the result, or McpPoolError on
+   * timeout, abort, the connection's loss, or the worker's death — the port alone would leave it
+   * pending. A call this connection cannot take is refused at once with NOT_SENT data.
    */
-  call(tool: string, args: Record<string, unknown>, options: CallOptions): Promise<CallToolResult> {
+  call(tool: string, args: Record<string, unknown>, options: CallOptions, done: CallDone): void {
     const host = this.#host;
     if (!host || this.state !== "ready") {
       // Never sent: the pool may route it again (see NOT_SENT).
-      return Promise.reject(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool, data: NOT_SENT }));
+      return done(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool, data: NOT_SENT }), undefined);
     }
     const callId = ++nextCallId;
     this.inFlight++;
     this.calls++;
     this.lastUsed = Date.now();
-    return new Promise<CallToolResult>((resolve, reject) => {
-      const pending: PendingCall = {
-        resolve,
-        reject,
-        tool,
-        timer: setTimeout(() => this.#cancel(callId, "TIMEOUT", `tool call timed out after ${options.timeoutMs} ms`), options.timeoutMs),
-        signal: options.signal,
-        onAbort: undefined,
-        onProgress: options.onProgress,
-      };
-      if (options.signal) {
-        pending.onAbort = () => this.#cancel(callId, "ABORTED", abortMessage(options.signal!));
-        options.signal.addEventListener("abort", pending.onAbort, { once: true });
-      }
-      this.#pending.set(callId, pending);
-      // A plain message, not comlink, with the other calls of this tick (see CallBatch); answers come as "results".
-      if (this.#outbox.length === 0) process.nextTick(this.#flushCalls);
-      this.#outbox.push({ callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined });
-    });
+    const pending: PendingCall = {
+      done,
+      tool,
+      timer: setTimeout(() => this.#cancel(callId, "TIMEOUT", `tool call timed out after ${options.timeoutMs} ms`), options.timeoutMs),
+      signal: options.signal,
+      onAbort: undefined,
+      onProgress: options.onProgress,
+    };
+    if (options.signal) {
+      pending.onAbort = () => this.#cancel(callId, "ABORTED", abortMessage(options.signal!));
+      options.signal.addEventListener("abort", pending.onAbort, { once: true });
+    }
+    this.#pending.set(callId, pending);
+    // A plain message, not comlink, with the other calls of this tick (see CallBatch); answers come as "results".
+    if (this.#outbox.length === 0) process.nextTick(this.#flushCalls);
+    this.#outbox.push({ callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined });
   }
 
   readonly #flushCalls = (): void => {
@@ -303,9 +303,9 @@ export class Connection {
     if (pending.onAbort) pending.signal!.removeEventListener("abort", pending.onAbort);
     this.inFlight--;
     this.lastUsed = Date.now();
-    if (error) pending.reject(error);
-    else pending.resolve(result!);
+    // The capacity is free before the call's owner hears of it (it may route a retry right away).
     this.#owner.onIdle(this);
+    pending.done(error, error ? undefined : result);
   }
 
   #failAll(code: "CONNECTION_LOST" | "POOL_CLOSED", message: string): void {

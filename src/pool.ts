@@ -119,6 +119,9 @@ interface CallState {
   deadline: number;
   session: Session | undefined;
   retried: boolean;
+  /** The caller's promise. */
+  resolve: (result: CallToolResult) => void;
+  reject: (error: McpPoolError) => void;
 }
 
 class Engine implements GroupHost {
@@ -237,25 +240,17 @@ class Engine implements GroupHost {
         return Promise.reject(error);
       }
     }
-    const state: CallState = { entry, server, args, options, deadline: Date.now() + timeoutMs, session, retried: false };
+    const deadline = Date.now() + timeoutMs;
     this.counts.total++;
     this.counts.inFlight++;
     if (session) {
       session.active++;
       session.lastUsed = Date.now();
     }
-    return this.#dispatch(state).then(
-      (result) => {
-        this.#finish(state);
-        this.counts.ok++;
-        return result;
-      },
-      (error: McpPoolError) => {
-        this.#finish(state);
-        this.counts.failed++;
-        throw error;
-      },
-    );
+    // One promise per call, the caller's: the connection settles it through #settle (no promise chain).
+    return new Promise<CallToolResult>((resolve, reject) => {
+      this.#dispatch({ entry, server, args, options, deadline, session, retried: false, resolve, reject });
+    });
   }
 
   /** The server (that has not listed its tools yet) a pool name would belong to, by its prefix or an alias. */
@@ -273,6 +268,18 @@ class Engine implements GroupHost {
     return undefined;
   }
 
+  /** Ends a call: exactly once per call, with its result or its error. */
+  #settle(state: CallState, error: McpPoolError | undefined, result: CallToolResult | undefined): void {
+    this.#finish(state);
+    if (error) {
+      this.counts.failed++;
+      state.reject(error);
+    } else {
+      this.counts.ok++;
+      state.resolve(result!);
+    }
+  }
+
   #finish(state: CallState): void {
     this.counts.inFlight--;
     if (state.session) {
@@ -282,36 +289,35 @@ class Engine implements GroupHost {
     if (this.counts.inFlight === 0) this.#drained?.();
   }
 
-  #dispatch(state: CallState): Promise<CallToolResult> {
+  /** Routes a call to a connection of its group, now or once one is free; settles it on failure. */
+  #dispatch(state: CallState): void {
     const group = state.server.scope === "session" ? state.session!.group(state.server, this) : this.#shared.get(state.server.name)!;
-    return new Promise<CallToolResult>((resolve, rejectCall) => {
-      const waiter: Waiter = {
-        server: state.server.name,
-        tool: state.entry.tool.name,
-        deadline: state.deadline,
-        timer: undefined,
-        signal: state.options.signal,
-        onAbort: undefined,
-        fail: rejectCall,
-        run: (conn: Connection) => {
-          const timeoutMs = state.deadline - Date.now();
-          if (timeoutMs <= 0) {
-            rejectCall(new McpPoolError("TIMEOUT", "deadline passed while waiting for a connection", { server: state.server.name, tool: state.entry.tool.name }));
-            return;
-          }
-          conn
-            .call(state.entry.tool.name, state.args, { timeoutMs, signal: state.options.signal, onProgress: state.options.onProgress })
-            .then(resolve, (error: McpPoolError) => {
-              const notSent = wasNotSent(error);
-              if (notSent ? !this.#closing && state.deadline > Date.now() : error.code === "CONNECTION_LOST" && this.#mayRetry(state)) {
-                if (!notSent) state.retried = true;
-                this.#dispatch(state).then(resolve, rejectCall);
-              } else rejectCall(error);
-            });
-        },
-      };
-      group.acquire(waiter);
-    });
+    const waiter: Waiter = {
+      server: state.server.name,
+      tool: state.entry.tool.name,
+      deadline: state.deadline,
+      timer: undefined,
+      signal: state.options.signal,
+      onAbort: undefined,
+      fail: (error) => this.#settle(state, error, undefined),
+      run: (conn: Connection) => {
+        const timeoutMs = state.deadline - Date.now();
+        if (timeoutMs <= 0) {
+          this.#settle(state, new McpPoolError("TIMEOUT", "deadline passed while waiting for a connection", { server: state.server.name, tool: state.entry.tool.name }), undefined);
+          return;
+        }
+        conn.call(state.entry.tool.name, state.args, { timeoutMs, signal: state.options.signal, onProgress: state.options.onProgress }, (error, result) => {
+          if (!error) return this.#settle(state, undefined, result);
+          const notSent = wasNotSent(error);
+          if (notSent ? !this.#closing && state.deadline > Date.now() : error.code === "CONNECTION_LOST" && this.#mayRetry(state)) {
+            if (!notSent) state.retried = true;
+            // Routed again once the connection that failed it has finished updating its state.
+            queueMicrotask(() => this.#dispatch(state));
+          } else this.#settle(state, error, undefined);
+        });
+      },
+    };
+    group.acquire(waiter);
   }
 
   /** A call lost to a crash is retried once, only for tools the server marks read-only or idempotent. */
