@@ -110,6 +110,17 @@ test("calls go out with plain integer ids below 2^31, also used as progress toke
   t.is(seen.size, 3);
 });
 
+test("an answer that echoes our integer id as a string is still matched to its call, as the SDK's client matches it", async (t) => {
+  const pool = await openPool(t);
+  const answer = { result: { content: [{ type: "text", text: "answered under a string id" }] } };
+  for (let i = 0; i < 2; i++) {
+    const result = await pool.callTool("f__raw_answer", { answer: JSON.stringify(answer), idAsString: true }, { timeoutMs: 10_000 });
+    t.deepEqual(result, answer.result);
+  }
+  // The connection carries on: the normal second answer to each call was dropped, not misrouted.
+  t.like(await pool.callTool("f__echo", { message: "after" }, { timeoutMs: 10_000 }), { content: [{ type: "text", text: "after" }] });
+});
+
 test("after a result too large, the next calls reach a fresh connection instead of the one being torn down", async (t) => {
   const pool = await createPool({ servers: { f: stdioServer() }, limits: { maxMessageMb: 0.01 } });
   t.teardown(() => pool.close());

@@ -56,6 +56,8 @@ const MAX_TOOL_PAGES = 1_000;
  */
 const FIRST_WIRE_ID = 1_000_000_000;
 const LAST_WIRE_ID = 2 ** 31 - 1;
+/** One of our ids written as a string: ten digits, no sign, no leading zero. */
+const WIRE_ID_TEXT = /^[1-9][0-9]{9}$/;
 /** How long a graceful close waits for the HTTP server to acknowledge the session's end. */
 const HTTP_TERMINATE_MS = 1_000;
 
@@ -214,10 +216,13 @@ export class ConnectionHost implements HostApi {
   /**
    * The callId behind one of our JSON-RPC ids or progress tokens. Any number in our range is ours: an
    * answer to a call already settled (timed out, cancelled) gets `-1`, to be dropped, not left to the SDK.
+   * A server that echoes the id as a string ("1000000007") is understood too, as the SDK's own client
+   * understands it (it matches responses and progress by `Number(id)`).
    */
   #callIdOf(id: unknown): number | undefined {
-    if (typeof id !== "number" || id < FIRST_WIRE_ID) return undefined;
-    return this.#wireIds.get(id) ?? -1;
+    const n = typeof id === "number" ? id : typeof id === "string" && WIRE_ID_TEXT.test(id) ? Number(id) : Number.NaN;
+    if (!(n >= FIRST_WIRE_ID && n <= LAST_WIRE_ID)) return undefined;
+    return this.#wireIds.get(n) ?? -1;
   }
 
   /**
