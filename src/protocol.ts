@@ -1,5 +1,5 @@
 /**
- * The only module imported by both the main thread (`src/`) and the workers (`workers/`):
+ * Imported by both the main thread (`src/`) and the workers (`workers/`), as is process-group.ts:
  * the connection host's RPC interface, the messages it posts, and how errors cross the port.
  */
 import type { CallToolResult, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";

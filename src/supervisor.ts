@@ -4,6 +4,7 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
+import { groupGone, GROUP_EXIT_MS, signalGroup } from "./process-group.js";
 import type { ConnectionSpec, HostTask } from "./protocol.js";
 
 /** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
@@ -106,14 +107,16 @@ export class Supervisor {
     this.#groups.add(pid);
   }
 
-  /** Ends a server's whole process group: SIGTERM, then SIGKILL. Resolves when it is sent both. */
+  /**
+   * Ends a server's whole process group: SIGTERM, up to REAP_GRACE_MS for it to go, then SIGKILL.
+   * Resolves once no process of the group runs (at most GROUP_EXIT_MS after the SIGKILL).
+   */
   async reap(pid: number): Promise<void> {
-    if (!signalGroup(pid, "SIGTERM")) {
-      this.#groups.delete(pid);
-      return;
+    if (signalGroup(pid, "SIGTERM")) {
+      await groupGone(pid, REAP_GRACE_MS);
+      signalGroup(pid, "SIGKILL");
+      await groupGone(pid, GROUP_EXIT_MS);
     }
-    await new Promise((resolve) => setTimeout(resolve, REAP_GRACE_MS));
-    signalGroup(pid, "SIGKILL");
     this.#groups.delete(pid);
   }
 
@@ -123,19 +126,13 @@ export class Supervisor {
     this.#groups.delete(pid);
   }
 
+  /** Ends every group still known (a dead worker's, still being reaped), then the workers. */
   async destroy(): Promise<void> {
-    for (const pid of this.#groups) signalGroup(pid, "SIGKILL");
+    const groups = [...this.#groups];
     this.#groups.clear();
+    for (const pid of groups) signalGroup(pid, "SIGKILL");
+    await Promise.all(groups.map((pid) => groupGone(pid, GROUP_EXIT_MS)));
     await this.#piscina.destroy();
     process.off("exit", this.#onExit);
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    return false;
   }
 }

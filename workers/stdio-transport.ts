@@ -10,12 +10,12 @@
  * again on arrival (and the pool's own calls check their results themselves).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { groupGone, GROUP_EXIT_MS, signalGroup } from "../src/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
 import { lowerGroupPriority } from "./priority.js";
 
@@ -50,21 +50,9 @@ const HEAP_COST_FACTOR = 3;
 const KEEP = 256;
 /** An oversized line that has not ended after this long is given up on. */
 const OVERSIZE_GRACE_MS = 2_000;
-/** How long close() waits for a SIGKILLed group's last processes to be gone. */
-const GROUP_EXIT_MS = 1_000;
 /** Stepped shutdown: stdin end → SIGTERM → SIGKILL, like the SDK, but for the whole group. */
 const STDIN_GRACE_MS = 1_000;
 const TERM_GRACE_MS = 1_000;
-
-/** Signals a whole process group; a group that is already gone is not an error. */
-export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export class ProcessGroupStdioTransport implements Transport {
   onclose?: () => void;
@@ -117,7 +105,7 @@ export class ProcessGroupStdioTransport implements Transport {
       });
       // The leader is gone: whatever it started in its group goes with it.
       child.once("exit", () => {
-        if (child.pid !== undefined) killGroup(child.pid, "SIGKILL");
+        if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
         this.#finish();
       });
       child.stdin?.on("error", (error) => this.onerror?.(error));
@@ -134,8 +122,8 @@ export class ProcessGroupStdioTransport implements Transport {
   #stdoutClosed(child: ChildProcess): void {
     const pid = child.pid;
     if (this.#closed || this.#stopping || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    killGroup(pid, "SIGTERM");
-    const timer = setTimeout(() => killGroup(pid, "SIGKILL"), TERM_GRACE_MS);
+    signalGroup(pid, "SIGTERM");
+    const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), TERM_GRACE_MS);
     child.once("exit", () => clearTimeout(timer));
     this.#finish();
   }
@@ -264,15 +252,14 @@ export class ProcessGroupStdioTransport implements Transport {
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
-        killGroup(pid, "SIGTERM");
+        signalGroup(pid, "SIGTERM");
         if (!(await exitsWithin(this.#exited!, TERM_GRACE_MS))) {
-          killGroup(pid, "SIGKILL");
+          signalGroup(pid, "SIGKILL");
           await exitsWithin(this.#exited!, TERM_GRACE_MS);
         }
       }
     }
-    killGroup(pid, "SIGKILL"); // grandchildren that outlived the leader
-    // A signal is not a death: on a busy machine a SIGKILLed grandchild can still run for a moment.
+    signalGroup(pid, "SIGKILL"); // grandchildren that outlived the leader
     // close() promises nothing is left, so it waits (briefly) until that is true.
     await groupGone(pid, GROUP_EXIT_MS);
     this.#finish();
@@ -286,42 +273,6 @@ export class ProcessGroupStdioTransport implements Transport {
     this.#pending = [];
     this.onclose?.();
   }
-}
-
-/**
- * Waits until no process of group `pgid` runs any more (zombies, which only wait to be reaped by
- * whoever adopted them, and dead tasks do not count), or `ms` has passed.
- */
-async function groupGone(pgid: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (groupRuns(pgid) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
-}
-
-function groupRuns(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  // The group still has members; on Linux, see whether any of them is more than a zombie.
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return true; // no procfs: members exist, assume they run
-  }
-  for (const entry of entries) {
-    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ')'.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return false;
 }
 
 function fitsInHeap(bytes: number): boolean {

@@ -1,0 +1,67 @@
+/**
+ * Process groups of stdio servers, from either side: the worker that spawned a server ends its group
+ * on close, the main thread ends the group a dead worker left behind. Each server leads its own group,
+ * so that a signal to the group reaches the grandchildren it started too.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+/** How long a SIGKILLed group's last processes get to be gone before we stop waiting. */
+export const GROUP_EXIT_MS = 1_000;
+
+/** Signals a whole process group; a group that is already gone is not an error. Returns whether it existed. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until no process of group `pgid` runs any more, or `ms` has passed. A signal is not a death:
+ * on a busy machine a SIGKILLed process can still run for a moment. Zombies, which only wait to be
+ * reaped by whoever adopted them, and dead tasks do not count.
+ */
+export async function groupGone(pgid: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  // Polls from 10 ms up to 100 ms apart: a scan of /proc is synchronous, and this runs on the main thread too.
+  for (let step = 10; groupRuns(pgid) && Date.now() < until; step = Math.min(100, step * 2)) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(step, Math.max(1, until - Date.now()))));
+  }
+}
+
+function groupRuns(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  // The group still has members; on Linux, see whether any of them is more than a zombie. The leader
+  // (pid = pgid) first: while it runs, one small read answers. Only then every process's, to find the rest.
+  if (runs(pgid, pgid) === true) return true;
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return true; // no procfs: members exist, assume they run
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    if (runs(Number(entry), pgid) === true) return true;
+  }
+  return false;
+}
+
+/** Whether process `pid`, a member of group `pgid`, is more than a zombie; undefined if it cannot be read. */
+function runs(pid: number, pgid: number): boolean | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) !== pgid) return false;
+    return fields[0] !== "Z" && fields[0] !== "X";
+  } catch {
+    return undefined; // gone meanwhile, or no procfs
+  }
+}
