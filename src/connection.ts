@@ -5,6 +5,7 @@
  * When the worker dies, this handle reaps the server's process group, settles its calls with
  * CONNECTION_LOST and starts a replacement host in a fresh worker under the same id.
  */
+import { receiveMessageOnPort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
@@ -118,7 +119,9 @@ export class Connection {
     this.#remote = wrap<HostApi>(host.port as never);
     host.port.once("message", host.heard);
     host.port.on("message", (data: unknown) => {
-      if (isHostEvent(data)) this.#onEvent(data);
+      if (!isHostEvent(data)) return;
+      if (host === this.#host) this.#onEvent(data);
+      else this.#reapLate(data);
     });
     // Port 'close' and task rejection both mean the worker is gone; whichever comes first wins.
     host.port.once("close", () => this.#onHostGone(host, undefined));
@@ -193,7 +196,7 @@ export class Connection {
     this.#host = undefined;
     this.#remote = undefined;
     this.#hostReady = false;
-    host.port.close();
+    this.#retire(host);
     const pid = this.pid;
     if (this.#closing) {
       this.pid = undefined;
@@ -221,6 +224,29 @@ export class Connection {
       if (!this.#closing) this.#startHost();
     }, delay);
     timer.unref();
+  }
+
+  /**
+   * Closes a gone host's port once its worker has ended, reaping any server the host reported meanwhile:
+   * a "pid" still queued (the host was given up on just as it spoke) or posted while its worker was being
+   * terminated would otherwise be lost with the port, and that server would outlive the pool.
+   */
+  #retire(host: HostHandle): void {
+    void host.done
+      .catch(() => {})
+      .then(() => {
+        for (let m = receiveMessageOnPort(host.port); m; m = receiveMessageOnPort(host.port)) {
+          if (isHostEvent(m.message)) this.#reapLate(m.message);
+        }
+        host.port.close();
+      });
+  }
+
+  /** What a retired host still says: only a server it started matters. */
+  #reapLate(event: HostEvent): void {
+    if (event.ev !== "pid") return;
+    this.#supervisor.track(event.pid);
+    void this.#supervisor.reap(event.pid);
   }
 
   /**

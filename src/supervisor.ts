@@ -80,11 +80,18 @@ export class Supervisor {
     const done = this.#piscina.run(task, { transferList: [port2] as never, signal: abort.signal }) as Promise<void>;
     done.catch(() => {}); // observed by the connection; never unhandled
     const startMs = Math.max(HOST_START_MIN_MS, spec.connectTimeoutMs);
+    let watching = true;
     const giveUp = (error: Error): void => {
-      stopWatching();
-      onStartFailed(error);
+      // Port messages already queued are delivered after timers and piscina's events in this turn of the
+      // event loop: a host that has spoken by then is heard, not given up on.
+      setImmediate(() => {
+        if (!watching) return;
+        stopWatching();
+        onStartFailed(error);
+      });
     };
     const stopWatching = (): void => {
+      watching = false;
       clearTimeout(timer);
       this.#starting.delete(giveUp);
     };

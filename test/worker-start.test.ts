@@ -7,7 +7,7 @@
  * directory inside `dist/` (so that `node_modules` still resolves): the library itself is unchanged.
  */
 import test, { type ExecutionContext } from "ava";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as Library from "../src/index.js";
@@ -109,3 +109,52 @@ export { default } from "./connection-host.real.js";
   t.false(isAlive(pid));
 });
 
+
+/** Processes whose command line holds `token`. */
+function processesWith(token: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(token)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+test("a host that speaks just as its start deadline passes is heard, not given up on, and its server does not outlive close()", async (t) => {
+  // The host starts 9.5 s late; the main thread is blocked from 9 s to 10.6 s, so the 10 s deadline and
+  // the host's first messages ("connecting", then the server's pid) fall due in the same turn of the loop.
+  const source = `import real from "./connection-host.real.js";
+export default async function (task) { await new Promise((resolve) => setTimeout(resolve, 9_500)); return real(task); }
+`;
+  const { McpPool, parseConfig } = await brokenLibrary(t, source);
+  const token = `worker-start-silent-server-${process.pid}-${Date.now()}`;
+  t.teardown(() => {
+    for (const pid of processesWith(token)) process.kill(pid, "SIGKILL");
+  });
+  const started = Date.now();
+  // A server that never answers: the connection stays connecting, its process runs until closed.
+  const pool = new McpPool(
+    parseConfig({
+      servers: { s: { command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)", token], connectTimeoutMs: 3_000, reconnect: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, probeIntervalMs: 60_000 } } },
+    }),
+  );
+  t.teardown(() => pool.close());
+  const crashes: Array<{ error?: { message?: string } }> = [];
+  pool.on("worker:crash", (event) => crashes.push(event));
+  // Blocked in the check phase, so that the next turn of the loop starts with the due timers.
+  const stall = setTimeout(() => {
+    setImmediate(() => {
+      while (Date.now() < started + 10_600);
+    });
+  }, 9_000);
+  t.teardown(() => clearTimeout(stall));
+  await within(pool.ready(), BOUND_MS, "ready");
+  await waitFor(() => processesWith(token).length > 0, BOUND_MS);
+  await within(pool.close(), BOUND_MS, "close");
+  t.deepEqual(processesWith(token).filter(isAlive), [], "the server does not outlive close()");
+  t.deepEqual(crashes.map((c) => c.error?.message), [], "no worker:crash: the host was heard");
+});
