@@ -291,6 +291,10 @@ class Engine implements GroupHost {
 
   /** Routes a call to a connection of its group, now or once one is free; settles it on failure. */
   #dispatch(state: CallState): void {
+    // A retry is routed a tick after its first attempt failed: the caller may have aborted meanwhile.
+    if (state.options.signal?.aborted) {
+      return this.#settle(state, new McpPoolError("ABORTED", "aborted before the call was routed again", { server: state.server.name, tool: state.entry.tool.name }), undefined);
+    }
     const group = state.server.scope === "session" ? state.session!.group(state.server, this) : this.#shared.get(state.server.name)!;
     const waiter: Waiter = {
       server: state.server.name,

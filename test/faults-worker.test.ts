@@ -107,6 +107,23 @@ test("a read-only call lost to a worker crash is retried once on the replacement
   t.is(pool.stats().crashes.worker, 1);
 });
 
+test("a read-only call lost to a worker crash is not retried once its caller aborted it from the worker:crash handler", async (t) => {
+  const events = tmpFile("faults-worker-abort-retry");
+  t.teardown(() => rmSync(events, { force: true }));
+  const pool = await openPool(t, { servers: { a: server(stdioServer([], { FIXTURE_EVENTS: events })) }, limits: LIMITS });
+  const gate = tmpFile("faults-worker-abort-gate");
+  t.teardown(() => rmSync(gate, { force: true }));
+  const controller = new AbortController();
+  const waiting = settle(pool.callTool("a__wait_file", { path: gate }, { timeoutMs: 55_000, signal: controller.signal }));
+  await waitFor(() => readEvents(events).some((e) => e.event === "call" && e.tool === "wait_file"), 20_000, 10);
+  pool.once("worker:crash", () => controller.abort());
+  t.deepEqual(await settle(pool.callTool("a__huge_unsafe", { bytes: HUGE_BYTES }, { timeoutMs: 55_000 })), { ok: false, code: "CONNECTION_LOST" });
+  writeFileSync(gate, "");
+  t.deepEqual(await waiting, { ok: false, code: "ABORTED" });
+  await readyAgain(pool, "a", undefined);
+  t.is(readEvents(events).filter((e) => e.event === "call" && e.tool === "wait_file").length, 1, "not sent again");
+});
+
 test("a read-only call that kills its worker is retried once, kills the replacement too, and then fails with CONNECTION_LOST", async (t) => {
   const events = tmpFile("faults-worker-poison");
   t.teardown(() => rmSync(events, { force: true }));
