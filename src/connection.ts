@@ -33,7 +33,7 @@ export interface CallOptions {
 }
 
 /** How a call ends: called exactly once, with an error or with the result. */
-export type CallDone = (error: McpPoolError | undefined, result: CallToolResult | undefined) => void;
+type CallDone = (error: McpPoolError | undefined, result: CallToolResult | undefined) => void;
 
 interface PendingCall {
   done: CallDone;
@@ -331,7 +331,7 @@ export class Connection {
     this.lastUsed = Date.now();
     // The capacity is free before the call's owner hears of it (it may route a retry right away).
     this.#owner.onIdle(this);
-    pending.done(error, error ? undefined : result);
+    pending.done(error, result);
   }
 
   #failAll(code: "CONNECTION_LOST" | "POOL_CLOSED", message: string): void {

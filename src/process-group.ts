@@ -39,7 +39,7 @@ function groupRuns(pgid: number): boolean {
   }
   // The group still has members; on Linux, see whether any of them is more than a zombie. The leader
   // (pid = pgid) first: while it runs, one small read answers. Only then every process's, to find the rest.
-  if (runs(pgid, pgid) === true) return true;
+  if (runs(pgid, pgid)) return true;
   let entries: string[];
   try {
     entries = readdirSync("/proc");
@@ -48,20 +48,19 @@ function groupRuns(pgid: number): boolean {
   }
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    if (runs(Number(entry), pgid) === true) return true;
+    if (runs(Number(entry), pgid)) return true;
   }
   return false;
 }
 
-/** Whether process `pid`, a member of group `pgid`, is more than a zombie; undefined if it cannot be read. */
-function runs(pid: number, pgid: number): boolean | undefined {
+/** Whether process `pid` is a member of group `pgid` and more than a zombie. */
+function runs(pid: number, pgid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) !== pgid) return false;
-    return fields[0] !== "Z" && fields[0] !== "X";
+    return Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X";
   } catch {
-    return undefined; // gone meanwhile, or no procfs
+    return false; // gone meanwhile
   }
 }

@@ -55,8 +55,9 @@ export class Supervisor {
       resourceLimits: { maxOldGenerationSizeMb: workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB },
     });
     // piscina reports a worker that dies outside a task here, and that is how a worker that failed to
-    // load its module ends: the task it was started for then stays queued for good. Hosts not heard
-    // from yet give up on their start (those starting fine are started again; such failures are rare).
+    // load its module ends: the task it was started for then stays queued for good. piscina does not say
+    // which task that was, so every host not heard from yet gives up on its start; one that was merely
+    // slow is started again (such failures are rare, and mostly systematic: a broken install).
     this.#piscina.on("error", (error: unknown) => {
       const reason = new Error(`worker thread failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       for (const giveUp of [...this.#starting]) giveUp(reason);
