@@ -94,21 +94,24 @@ if (!existsSync(${JSON.stringify(marker)})) { writeFileSync(${JSON.stringify(mar
 export * from "./connection-host.real.js";
 export { default } from "./connection-host.real.js";
 `;
-  const { createPool } = await brokenLibrary(t, source);
-  const pool = await within(
-    createPool({ servers: { echo: { ...stdioServer(), connectTimeoutMs: CONNECT_TIMEOUT_MS } } }),
-    BOUND_MS,
-    "createPool",
-  );
+  const { McpPool, parseConfig } = await brokenLibrary(t, source);
+  const pool = new McpPool(parseConfig({ servers: { echo: { ...stdioServer(), connectTimeoutMs: CONNECT_TIMEOUT_MS } } }));
   t.teardown(() => pool.close());
+  const crashes: Array<{ error?: { message?: string } }> = [];
+  pool.on("worker:crash", (event) => crashes.push(event));
+  await within(pool.ready(), BOUND_MS, "createPool");
   await waitFor(() => pool.stats().servers.echo!.connections[0]?.state === "ready", BOUND_MS);
+  // Given up on at once, from piscina's report of the failed worker, not after the start deadline.
+  t.deepEqual(
+    crashes.map((c) => c.error?.message),
+    ["worker thread failed to start: transient start failure"],
+  );
   const result = await pool.callTool("echo__echo", { message: "after a failed start" }, { timeoutMs: 5_000 });
   t.like(result, { content: [{ type: "text" }] });
   const pid = pool.stats().servers.echo!.connections[0]!.pid!;
   await pool.close();
   t.false(isAlive(pid));
 });
-
 
 /** Processes whose command line holds `token`. */
 function processesWith(token: string): number[] {
