@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+import { MEMORY_BASELINE_SETTLE_MS } from "./settings.js";
 import { median } from "./stats.js";
 import { openLangchain, openPool, openSdk, type Subject } from "./subjects.js";
 
@@ -39,8 +40,8 @@ const exposedGc = (globalThis as { gc?: Gc }).gc;
 /** A full collection that also compacts and releases free pages (what V8 does before giving up on memory). */
 const gc = (): void => exposedGc?.({ type: "major", execution: "sync", flavor: "last-resort" });
 
-/** Longer than V8's memory-reducer start delay (8 s). */
-const BASELINE_SETTLE_MS = 10_000;
+/** How long the connections idle before the figure that counts (argv[4], default 30 s). */
+const IDLE_MS = Number(process.argv[4] ?? "30000");
 
 async function hostRssKb(): Promise<number> {
   const samples: number[] = [];
@@ -55,14 +56,13 @@ async function hostRssKb(): Promise<number> {
 async function main(): Promise<void> {
   const kind = process.argv[2] ?? "";
   const n = Number(process.argv[3] ?? "1");
-  const idleMs = Number(process.argv[4] ?? "30000");
-  if (!["sdk", "langchain", "pool"].includes(kind) || !Number.isInteger(n) || n < 1 || !(idleMs >= 1_000)) {
+  if (!["sdk", "langchain", "pool"].includes(kind) || !Number.isInteger(n) || n < 1 || !(IDLE_MS >= 1_000)) {
     throw new Error(`usage: memory-probe.js sdk|langchain|pool <n> [idleMs ≥ 1000]`);
   }
   // The baseline gets the same treatment as the figure: loading the module graph grew the main
   // thread's heap (30 MB here), and even a last-resort GC leaves it that size until the memory
   // reducer shrinks it (to 13-15 MB, 6-8 s later). Measured before that, an SDK client "costs" -10 MB.
-  await sleep(Math.min(idleMs, BASELINE_SETTLE_MS));
+  await sleep(Math.min(IDLE_MS, MEMORY_BASELINE_SETTLE_MS));
   const hostBeforeKb = await hostRssKb();
   const subjects: Subject[] = [];
   try {
@@ -75,9 +75,9 @@ async function main(): Promise<void> {
     await sleep(1_000);
     const hostEarlyKb = await hostRssKb();
     const serverRssEarlyKb = pids.map(vmRssKb);
-    await sleep(Math.max(0, idleMs - (performance.now() - idleSince)));
+    await sleep(Math.max(0, IDLE_MS - (performance.now() - idleSince)));
     const hostAfterKb = await hostRssKb();
-    const result: MemoryProbeResult = { kind, n, idleMs, hostBeforeKb, hostEarlyKb, serverRssEarlyKb, hostAfterKb, serverRssKb: pids.map(vmRssKb) };
+    const result: MemoryProbeResult = { kind, n, idleMs: IDLE_MS, hostBeforeKb, hostEarlyKb, serverRssEarlyKb, hostAfterKb, serverRssKb: pids.map(vmRssKb) };
     process.stdout.write(JSON.stringify(result) + "\n");
   } finally {
     await Promise.all(subjects.map((s) => s.close().catch(() => {})));
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 const watchdog = setTimeout(() => {
   process.stderr.write("memory-probe: watchdog fired\n");
   process.exit(3);
-}, 70_000 + (Number(process.argv[4]) || 30_000));
+}, 60_000 + MEMORY_BASELINE_SETTLE_MS + (IDLE_MS || 0));
 watchdog.unref();
 
 main().then(

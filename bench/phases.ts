@@ -23,7 +23,7 @@ import {
   SCALING_MAX_WORKERS,
   type ResultSize,
 } from "./scenarios.js";
-import type { Options, Settings } from "./settings.js";
+import { MEMORY_BASELINE_SETTLE_MS, type Options, type Settings } from "./settings.js";
 import { summarize, type Summary } from "./stats.js";
 import { openSubject, replicasOf, type Subject, type SubjectName } from "./subjects.js";
 import type { MemoryProbeResult } from "./memory-probe.js";
@@ -201,7 +201,7 @@ export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Pr
       phaseSubjects(opts).map(async (name) => {
         const isPool = name.startsWith("pool-");
         const n = isPool ? replicasOf(name) : s.memoryClients;
-        const cap = s.scenarioCapMs + 10_000 + s.memoryIdleMs;
+        const cap = s.scenarioCapMs + MEMORY_BASELINE_SETTLE_MS + s.memoryIdleMs;
         const probe = await capped(rec, `${name} memory`, cap, () => runProbe(isPool ? "pool" : name, n, s.memoryIdleMs, cap - 1_000));
         if (!probe) return;
         const serverMb = meanMb(probe.serverRssKb);

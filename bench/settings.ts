@@ -34,6 +34,12 @@ export interface Settings {
   watchdogMs: number;
 }
 
+/**
+ * How long a memory probe waits before its baseline: longer than V8's memory-reducer start delay (8 s),
+ * so that the host's own start-up garbage is gone before it is measured (see memory-probe.ts).
+ */
+export const MEMORY_BASELINE_SETTLE_MS = 10_000;
+
 export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
   full: {
     rounds: 5, warmupCalls: 200, latencyCalls: 500, throughputCalls: 3000, throughputInFlight: 64, serverBoundCalls: 400,
