@@ -5,7 +5,7 @@
  * When the worker dies, this handle reaps the server's process group, settles its calls with
  * CONNECTION_LOST and starts a replacement host in a fresh worker under the same id.
  */
-import { receiveMessageOnPort } from "node:worker_threads";
+import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
@@ -70,6 +70,8 @@ export class Connection {
   #host: HostHandle | undefined;
   #remote: Remote<HostApi> | undefined;
   #pending = new Map<number, PendingCall>();
+  /** Ports of this connection's hosts that emitted 'close' (see #retire). */
+  readonly #closedPorts = new WeakSet<MessagePort>();
   /** Calls made this tick, posted together at its end (see CallBatch). */
   #outbox: CallRequest[] = [];
   #closing: Promise<void> | undefined;
@@ -124,7 +126,10 @@ export class Connection {
       else this.#reapLate(data);
     });
     // Port 'close' and task rejection both mean the worker is gone; whichever comes first wins.
-    host.port.once("close", () => this.#onHostGone(host, undefined));
+    host.port.once("close", () => {
+      this.#closedPorts.add(host.port);
+      this.#onHostGone(host, undefined);
+    });
     host.done.then(
       () => this.#onHostGone(host, undefined),
       (error: unknown) => this.#onHostGone(host, error ?? new Error("worker exited")),
@@ -235,10 +240,18 @@ export class Connection {
     void host.done
       .catch(() => {})
       .then(() => {
-        for (let m = receiveMessageOnPort(host.port); m; m = receiveMessageOnPort(host.port)) {
-          if (isHostEvent(m.message)) this.#reapLate(m.message);
-        }
-        host.port.close();
+        // Not in this turn: receiveMessageOnPort() on a port whose peer just closed it, while its 'close'
+        // is being emitted (and in the microtasks after), crashes Node 20 with SIGSEGV. A worker that dies
+        // of its heap closes its port that way, and a close() made from the crash's handler ends the task
+        // in that same turn (issue 12, item 1). A port that emitted 'close' has delivered everything anyway.
+        setImmediate(() => {
+          if (!this.#closedPorts.has(host.port)) {
+            for (let m = receiveMessageOnPort(host.port); m; m = receiveMessageOnPort(host.port)) {
+              if (isHostEvent(m.message)) this.#reapLate(m.message);
+            }
+          }
+          host.port.close();
+        });
       });
   }
 
