@@ -157,7 +157,7 @@ export class Connection {
       }
       case "pid":
         this.pid = event.pid;
-        this.#supervisor.track(event.pid);
+        this.#supervisor.track(event.pid, event.startTime);
         break;
       case "ready":
         this.#hostReady = true;
@@ -258,7 +258,7 @@ export class Connection {
   /** What a retired host still says: only a server it started matters. */
   #reapLate(event: HostEvent): void {
     if (event.ev !== "pid") return;
-    this.#supervisor.track(event.pid);
+    this.#supervisor.track(event.pid, event.startTime);
     void this.#supervisor.reap(event.pid);
   }
 

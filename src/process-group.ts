@@ -19,6 +19,44 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
 }
 
 /**
+ * The start time of process `pid` (field 22 of /proc/<pid>/stat, clock ticks since boot), which tells a
+ * process from a later one that got the same pid. Undefined when there is no such process, or no procfs.
+ */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after "pid (comm) ", from field 3 (state): starttime is field 22.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether group `pgid` is still the one whose leader had start time `startTime` when the group was first
+ * seen (undefined: unknown, as when the leader had already gone then). A pid is reused by an unrelated
+ * process once its old process and every member of its group are gone (pid_max can be 32,768), so:
+ * - a process with that pid runs: ours only if it started when ours did;
+ * - none does: only members of the group we saw can still hold that group id (Linux keeps the id
+ *   allocated while any process uses it), so it is ours, or empty.
+ * Without procfs there is nothing to compare, and a group is taken as ours.
+ */
+export function isOurGroup(pgid: number, startTime: string | undefined): boolean {
+  const now = startTimeOf(pgid);
+  return now === undefined || now === startTime;
+}
+
+/** Whether any process (zombies included) is in group `pgid`. */
+export function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
  * Waits until no process of group `pgid` runs any more, or `ms` has passed. A signal is not a death:
  * on a busy machine a SIGKILLed process can still run for a moment. Zombies, which only wait to be
  * reaped by whoever adopted them, and dead tasks do not count.

@@ -95,7 +95,8 @@ export type HostEvent =
   | { ev: "state"; state: ConnectionState; failedAttempts: number; error?: WireError; threadId: number }
   | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number }
   | { ev: "tools"; tools: Tool[] }
-  | { ev: "pid"; pid: number }
+  /** `startTime`: the server's start time as the worker read it at the spawn (see process-group.ts startTimeOf). */
+  | { ev: "pid"; pid: number; startTime?: string }
   | { ev: "progress"; callId: number; progress: Progress }
   /** Answers to the calls of `CallBatch`es, as they finished within one tick of the host. */
   | { ev: "results"; results: CallResult[] };

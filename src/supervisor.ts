@@ -4,7 +4,7 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { groupGone, GROUP_EXIT_MS, signalGroup } from "./process-group.js";
+import { groupExists, groupGone, GROUP_EXIT_MS, isOurGroup, signalGroup, startTimeOf } from "./process-group.js";
 import type { ConnectionSpec, HostTask } from "./protocol.js";
 
 /** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
@@ -29,12 +29,15 @@ export interface HostHandle {
 
 export class Supervisor {
   readonly #piscina: Piscina;
-  /** Process groups of servers alive right now, so that nothing outlives the pool or the host. */
-  readonly #groups = new Set<number>();
+  /**
+   * Process groups of servers alive right now, so that nothing outlives the pool or the host, each with
+   * its leader's start time: a group is signalled only while it is still ours (see isOurGroup).
+   */
+  readonly #groups = new Map<number, string | undefined>();
   /** Hosts not heard from yet, by the function that gives up on each. */
   readonly #starting = new Set<(error: Error) => void>();
   readonly #onExit = () => {
-    for (const pid of this.#groups) signalGroup(pid, "SIGKILL");
+    for (const pid of this.#groups.keys()) this.#signal(pid, "SIGKILL");
   };
 
   constructor(maxWorkers: number, workerHeapMb: number) {
@@ -111,8 +114,16 @@ export class Supervisor {
     };
   }
 
-  track(pid: number): void {
-    this.#groups.add(pid);
+  /**
+   * A server's process group, as its worker reported it: `startTime` is its leader's, read by the worker
+   * right after the spawn (read here if not given). Groups that ended meanwhile are forgotten (a host
+   * that reopens its server reports a new group, and ends the old one itself).
+   */
+  track(pid: number, startTime: string | undefined = startTimeOf(pid)): void {
+    for (const [known, start] of this.#groups) {
+      if (known !== pid && (!groupExists(known) || !isOurGroup(known, start))) this.#groups.delete(known);
+    }
+    this.#groups.set(pid, startTime);
   }
 
   /**
@@ -120,27 +131,38 @@ export class Supervisor {
    * Resolves once no process of the group runs (at most GROUP_EXIT_MS after the SIGKILL).
    */
   async reap(pid: number): Promise<void> {
-    if (signalGroup(pid, "SIGTERM")) {
+    if (this.#signal(pid, "SIGTERM")) {
       await groupGone(pid, REAP_GRACE_MS);
-      signalGroup(pid, "SIGKILL");
-      await groupGone(pid, GROUP_EXIT_MS);
+      if (this.#signal(pid, "SIGKILL")) await groupGone(pid, GROUP_EXIT_MS);
     }
     this.#groups.delete(pid);
   }
 
   /** The group ended by its own worker's teardown; a last SIGKILL covers stragglers. */
   release(pid: number): void {
-    signalGroup(pid, "SIGKILL");
+    this.#signal(pid, "SIGKILL");
     this.#groups.delete(pid);
   }
 
   /** Ends every group still known (a dead worker's, still being reaped), then the workers. */
   async destroy(): Promise<void> {
-    const groups = [...this.#groups];
+    const groups = [...this.#groups.keys()].filter((pid) => this.#signal(pid, "SIGKILL"));
     this.#groups.clear();
-    for (const pid of groups) signalGroup(pid, "SIGKILL");
     await Promise.all(groups.map((pid) => groupGone(pid, GROUP_EXIT_MS)));
     await this.#piscina.destroy();
     process.off("exit", this.#onExit);
+  }
+
+  /**
+   * Signals a known group only while it is still ours; one that is not (its pid now names another
+   * process's group) is forgotten. Returns whether the signal was sent.
+   */
+  #signal(pid: number, signal: NodeJS.Signals): boolean {
+    if (!this.#groups.has(pid)) return false;
+    if (!isOurGroup(pid, this.#groups.get(pid))) {
+      this.#groups.delete(pid);
+      return false;
+    }
+    return signalGroup(pid, signal);
   }
 }

@@ -36,6 +36,7 @@ import {
   type Outcome,
   type WireError,
 } from "../src/protocol.js";
+import { startTimeOf } from "../src/process-group.js";
 import { backoffDelay } from "./backoff.js";
 import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
@@ -377,7 +378,7 @@ export class ConnectionHost implements HostApi {
         stderr: spec.stderr,
         maxMessageBytes: spec.maxMessageBytes,
         nice: spec.nice,
-        onpid: (pid) => this.#post({ ev: "pid", pid }),
+        onpid: (pid) => this.#post({ ev: "pid", pid, startTime: startTimeOf(pid) }),
         onoversize,
         onheaplimit: outOfHeap,
       });
