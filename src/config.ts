@@ -131,6 +131,16 @@ export const LimitsSchema = z.strictObject({
   maxMessageMb: z.number().positive().default(32),
   /** How long `close()` lets calls in flight finish before tearing connections down. Default 5,000 ms. */
   drainTimeoutMs: ms(0).default(5_000),
+  /**
+   * While calls are in flight on a connection, the main thread pings its worker over the port; a worker
+   * that does not answer for this long is wedged (e.g. by an argument that makes schema validation
+   * backtrack forever): it is terminated and replaced like a crashed one, its calls fail with
+   * CONNECTION_LOST and it counts as a worker crash. Well above any legitimate synchronous stretch of a
+   * worker (decoding a large message, a garbage collection near its heap cap). 0 disables it. Default 10,000 ms.
+   */
+  workerHeartbeatMs: ms(0)
+    .refine((v) => v === 0 || v >= 100, "must be 0 (off) or at least 100 ms")
+    .default(10_000),
 });
 
 const PoolInputSchema = z

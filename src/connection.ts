@@ -9,7 +9,7 @@ import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
+import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -79,6 +79,9 @@ export class Connection {
   /** The host's own last word: ready or not (our `state` may run ahead of it). */
   #hostReady = false;
   #closeCode: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST";
+  /** When the ping outstanding on the current host was sent (see #beat); 0: none is. */
+  #pingSentAt = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
   #firstResult: Promise<void>;
   #markFirstResult!: () => void;
 
@@ -125,6 +128,12 @@ export class Connection {
       if (host === this.#host) this.#onEvent(data);
       else this.#reapLate(data);
     });
+    this.#pingSentAt = 0;
+    const heartbeatMs = this.#supervisor.heartbeatMs;
+    if (heartbeatMs > 0) {
+      this.#heartbeat = setInterval(this.#beat, Math.max(50, heartbeatMs / 2), host);
+      this.#heartbeat.unref();
+    }
     // Port 'close' and task rejection both mean the worker is gone; whichever comes first wins.
     host.port.once("close", () => {
       this.#closedPorts.add(host.port);
@@ -181,8 +190,35 @@ export class Connection {
       case "results":
         for (const r of event.results) this.#onResult(r.callId, r.outcome);
         break;
+      case "pong":
+        this.#pingSentAt = 0;
+        break;
     }
   }
+
+  /**
+   * The heartbeat: while calls are in flight here, a ping to the host, which answers from its port
+   * listener. A worker can stop reading its port without dying (a regex in a tool's schema backtracking
+   * forever on a caller's argument): its calls would only time out, one by one, for ever. One that has not
+   * answered within `limits.workerHeartbeatMs` is terminated and replaced as a dead worker is. Once sent,
+   * a ping is waited for even when the calls have ended meanwhile (they timed out on a wedged worker).
+   */
+  readonly #beat = (host: HostHandle): void => {
+    if (host !== this.#host || this.#closing) return;
+    if (this.#pingSentAt === 0) {
+      if (this.inFlight > 0) this.#ping(host);
+      return;
+    }
+    const heartbeatMs = this.#supervisor.heartbeatMs;
+    if (Date.now() - this.#pingSentAt < heartbeatMs) return;
+    // Timers run before the port's messages in a turn of the event loop: after a main thread that was
+    // blocked itself, the pong may be waiting behind this timer. Only silence after those counts.
+    setImmediate(() => {
+      if (host !== this.#host || this.#closing || this.#pingSentAt === 0) return;
+      host.terminate();
+      this.#onHostGone(host, new Error(`worker thread stopped answering: no heartbeat for ${heartbeatMs} ms`));
+    });
+  };
 
   /**
    * Changes state; a loss is reported only once the state says so, so that a call made from a
@@ -195,8 +231,15 @@ export class Connection {
     if (previous !== state) this.#owner.onState(this, previous);
   }
 
+  #ping(host: HostHandle): void {
+    this.#pingSentAt = Date.now();
+    host.port.postMessage(PING);
+  }
+
   #onHostGone(host: HostHandle, error: unknown): void {
     if (host !== this.#host) return;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#outbox = [];
     this.#host = undefined;
     this.#remote = undefined;
@@ -332,6 +375,8 @@ export class Connection {
     this.#flushCalls();
     // Tell the server too (notifications/cancelled), without waiting for it.
     this.#remote?.cancel(callId, message).catch(() => {});
+    // A call that timed out may be what wedges its worker: the heartbeat watches it from here on.
+    if (this.#host && this.#pingSentAt === 0 && this.#supervisor.heartbeatMs > 0) this.#ping(this.#host);
   }
 
   #settle(callId: number, result: CallToolResult | undefined, error: McpPoolError | undefined): void {

@@ -165,7 +165,7 @@ class Engine implements GroupHost {
     this.workerNice = limits.workerNice;
     this.#servers = Object.values(config.servers);
     this.catalog = new Catalog(this.#servers);
-    this.supervisor = new Supervisor(limits.maxWorkers, limits.workerHeapMb);
+    this.supervisor = new Supervisor(limits.maxWorkers, limits.workerHeapMb, limits.workerHeartbeatMs);
     const firsts: Promise<void>[] = [];
     for (const server of this.#servers) {
       if (server.scope === "shared" && server.connections.min > 0) {

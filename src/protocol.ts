@@ -99,7 +99,9 @@ export type HostEvent =
   | { ev: "pid"; pid: number; startTime?: string }
   | { ev: "progress"; callId: number; progress: Progress }
   /** Answers to the calls of `CallBatch`es, as they finished within one tick of the host. */
-  | { ev: "results"; results: CallResult[] };
+  | { ev: "results"; results: CallResult[] }
+  /** The answer to a `Ping`. */
+  | { ev: "pong" };
 
 export interface CallResult {
   callId: number;
@@ -120,6 +122,22 @@ export interface CallBatch {
 
 export function isCallBatch(data: unknown): data is CallBatch {
   return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "calls";
+}
+
+/**
+ * The main thread's heartbeat on the port, sent while calls are in flight: the host answers it with a
+ * "pong" event straight from its port listener. A worker that does not within `limits.workerHeartbeatMs`
+ * is wedged (its thread runs but no longer reads the port) and is replaced, as a dead one is.
+ */
+export interface Ping {
+  op: "ping";
+}
+
+export const PING: Ping = { op: "ping" };
+export const PONG: HostEvent = { ev: "pong" };
+
+export function isPing(data: unknown): data is Ping {
+  return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "ping";
 }
 
 export function isHostEvent(data: unknown): data is HostEvent {

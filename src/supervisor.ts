@@ -40,7 +40,11 @@ export class Supervisor {
     for (const pid of this.#groups.keys()) this.#signal(pid, "SIGKILL");
   };
 
-  constructor(maxWorkers: number, workerHeapMb: number) {
+  /** See `limits.workerHeartbeatMs`; read by each connection. */
+  readonly heartbeatMs: number;
+
+  constructor(maxWorkers: number, workerHeapMb: number, heartbeatMs = 0) {
+    this.heartbeatMs = heartbeatMs;
     this.#piscina = new Piscina({
       filename: HOST_FILE,
       minThreads: 0,

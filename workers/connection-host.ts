@@ -23,7 +23,9 @@ import {
 import {
   installErrorTransfer,
   isCallBatch,
+  isPing,
   NOT_SENT,
+  PONG,
   RESULT_TOO_LARGE_RPC_CODE,
   wireError,
   type CallResult,
@@ -120,6 +122,7 @@ export class ConnectionHost implements HostApi {
     // Tool calls come as plain messages (the hot path, see CallBatch); comlink ignores them.
     port.on("message", (data: unknown) => {
       if (isCallBatch(data)) for (const req of data.calls) this.#onCall(req);
+      else if (isPing(data)) port.postMessage(PONG);
     });
   }
 
