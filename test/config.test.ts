@@ -33,6 +33,7 @@ test("parseConfig fills in every documented limit default", (t) => {
     workerNice: 0,
     maxMessageMb: 32,
     drainTimeoutMs: 5_000,
+    workerHeartbeatMs: 10_000,
   });
 });
 
