@@ -146,6 +146,8 @@ class Engine implements GroupHost {
   /** Session-scoped (and min-0) servers: a short-lived connection that lists their tools. */
   readonly #discovery = new Map<string, ServerGroup>();
   #discoveryState = new Map<string, ConnectionState>();
+  /** Discoveries waiting (for a slot, a connect, their backoff): woken when the pool closes. */
+  readonly #discoveryWakes = new Set<() => void>();
   #slots = 0;
   #ids = 0;
   #ready: Promise<void>;
@@ -191,20 +193,62 @@ class Engine implements GroupHost {
     return this.#ready;
   }
 
-  /** Lists a server's tools through a temporary connection (with the server's own headers). */
-  async #discover(server: ServerConfig): Promise<void> {
+  /**
+   * Lists the tools of a server that keeps no connection open (session-scoped, or shared with
+   * `connections.min` 0) through a temporary connection with the server's own headers. Resolves after the
+   * first attempt, ready or failed; a failed one is retried in the background with the server's reconnect
+   * backoff, then its probes, until the tools are listed (by this or any connection of the server) or the
+   * pool closes. Waiting for a worker slot is not an attempt and has no deadline: at the worker cap
+   * discoveries take turns, each freeing its slot when done; only the connect itself has connectTimeoutMs.
+   */
+  #discover(server: ServerConfig): Promise<void> {
+    let attempted!: () => void;
+    const first = new Promise<void>((resolve) => (attempted = resolve));
+    this.#discoveryState.set(server.name, "connecting");
+    void (async () => {
+      const { maxAttempts, initialDelayMs, maxDelayMs, probeIntervalMs } = server.reconnect;
+      for (let failures = 0; ; ) {
+        const ready = await this.#discoverOnce(server);
+        attempted();
+        if (ready || this.#closing || this.catalog.has(server.name)) return;
+        failures++;
+        const probing = failures > maxAttempts;
+        this.#discoveryState.set(server.name, probing ? "failed" : "reconnecting");
+        // As a connection's host does: full-jitter exponential backoff for maxAttempts, then probes.
+        const delay = probing ? probeIntervalMs : Math.floor(Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures - 1, 30)));
+        let timer!: NodeJS.Timeout;
+        await this.#discoveryWait(new Promise<void>((resolve) => (timer = setTimeout(resolve, delay).unref())));
+        clearTimeout(timer);
+        // Listed meanwhile by a connection of its own (a session's, an on-demand replica): nothing left to do.
+        if (this.#closing || this.catalog.has(server.name)) return;
+      }
+    })();
+    return first;
+  }
+
+  /** One discovery attempt: a worker slot (however long that takes), then one connect. Whether it listed the tools. */
+  async #discoverOnce(server: ServerConfig): Promise<boolean> {
+    if (this.#closing) return false;
     const group = new ServerGroup({ ...server, connections: { ...server.connections, min: 1, max: 1 } }, this);
     this.#discovery.set(server.name, group);
-    this.#discoveryState.set(server.name, "connecting");
     group.fill();
-    // At the worker cap the discovery connection waits for a slot (other discoveries free theirs).
-    const until = Date.now() + server.connectTimeoutMs;
-    while (!group.connections[0] && !this.#closing && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+    while (!group.connections[0] && !this.#closing) await this.#discoveryWait(new Promise<void>((resolve) => setTimeout(resolve, 25)));
     const conn = group.connections[0];
-    if (conn) await conn.settled;
-    this.#discoveryState.set(server.name, conn?.state === "ready" ? "ready" : "failed");
-    this.#discovery.delete(server.name);
+    if (conn) await this.#discoveryWait(conn.settled);
+    const ready = conn?.state === "ready";
+    if (ready) this.#discoveryState.set(server.name, "ready");
+    if (this.#discovery.get(server.name) === group) this.#discovery.delete(server.name);
     void group.close("CONNECTION_LOST");
+    return ready;
+  }
+
+  /** Waits for `promise`, or for the pool to close (see #close), whichever comes first. */
+  #discoveryWait(promise: Promise<void>): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    this.#discoveryWakes.add(wake);
+    return Promise.race([promise, woken]).finally(() => this.#discoveryWakes.delete(wake));
   }
 
   // ---- calls -------------------------------------------------------------------------------
@@ -549,6 +593,7 @@ class Engine implements GroupHost {
 
   async #close(): Promise<void> {
     clearInterval(this.#sweep);
+    for (const wake of this.#discoveryWakes) wake();
     if (this.counts.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#config.limits.drainTimeoutMs);
