@@ -38,7 +38,6 @@ import {
   type Outcome,
   type WireError,
 } from "../src/protocol.js";
-import { startTimeOf } from "../src/process-group.js";
 import { backoffDelay } from "./backoff.js";
 import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
@@ -381,7 +380,7 @@ export class ConnectionHost implements HostApi {
         stderr: spec.stderr,
         maxMessageBytes: spec.maxMessageBytes,
         nice: spec.nice,
-        onpid: (pid) => this.#post({ ev: "pid", pid, startTime: startTimeOf(pid) }),
+        onpid: (pid, startTime) => this.#post({ ev: "pid", pid, startTime }),
         onoversize,
         onheaplimit: outOfHeap,
       });

@@ -15,7 +15,7 @@ import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js
 import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { groupGone, GROUP_EXIT_MS, signalGroup } from "../src/process-group.js";
+import { groupGone, GROUP_EXIT_MS, isOurGroup, signalGroup, startTimeOf } from "../src/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
 import { lowerGroupPriority } from "./priority.js";
 
@@ -28,8 +28,8 @@ export interface StdioOptions {
   maxMessageBytes: number;
   /** Niceness of the server's scheduling group (see priority.ts); 0 leaves it alone. */
   nice?: number;
-  /** Called with the server's pid as soon as it is spawned. */
-  onpid?: (pid: number) => void;
+  /** Called with the server's pid as soon as it is spawned, and its start time (see process-group.ts startTimeOf). */
+  onpid?: (pid: number, startTime: string | undefined) => void;
   /** Called when a message over the limit was refused; `id` is its request id when it could be read. */
   onoversize?: (id: string | number | undefined) => void;
   /**
@@ -70,6 +70,8 @@ export class ProcessGroupStdioTransport implements Transport {
   #closing: Promise<void> | undefined;
   /** close() is shutting the server down: its stdout closing is expected. */
   #stopping = false;
+  /** The server's start time, read at its spawn: its group is signalled only while it is still ours. */
+  #startTime: string | undefined;
 
   constructor(opts: StdioOptions) {
     this.#opts = opts;
@@ -98,14 +100,15 @@ export class ProcessGroupStdioTransport implements Transport {
       });
       child.once("spawn", () => {
         if (child.pid !== undefined) {
+          this.#startTime = startTimeOf(child.pid);
           lowerGroupPriority(child.pid, this.#opts.nice ?? 0);
-          this.#opts.onpid?.(child.pid);
+          this.#opts.onpid?.(child.pid, this.#startTime);
         }
         resolve();
       });
       // The leader is gone: whatever it started in its group goes with it.
       child.once("exit", () => {
-        if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+        if (child.pid !== undefined) this.#signal(child.pid, "SIGKILL");
         this.#finish();
       });
       child.stdin?.on("error", (error) => this.onerror?.(error));
@@ -122,8 +125,8 @@ export class ProcessGroupStdioTransport implements Transport {
   #stdoutClosed(child: ChildProcess): void {
     const pid = child.pid;
     if (this.#closed || this.#stopping || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup(pid, "SIGTERM");
-    const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), TERM_GRACE_MS);
+    this.#signal(pid, "SIGTERM");
+    const timer = setTimeout(() => this.#signal(pid, "SIGKILL"), TERM_GRACE_MS);
     child.once("exit", () => clearTimeout(timer));
     this.#finish();
   }
@@ -252,17 +255,25 @@ export class ProcessGroupStdioTransport implements Transport {
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
-        signalGroup(pid, "SIGTERM");
+        this.#signal(pid, "SIGTERM");
         if (!(await exitsWithin(this.#exited!, TERM_GRACE_MS))) {
-          signalGroup(pid, "SIGKILL");
+          this.#signal(pid, "SIGKILL");
           await exitsWithin(this.#exited!, TERM_GRACE_MS);
         }
       }
     }
-    signalGroup(pid, "SIGKILL"); // grandchildren that outlived the leader
+    this.#signal(pid, "SIGKILL"); // grandchildren that outlived the leader
     // close() promises nothing is left, so it waits (briefly) until that is true.
     await groupGone(pid, GROUP_EXIT_MS);
     this.#finish();
+  }
+
+  /**
+   * Signals the server's group unless its pid now names an unrelated process: once the leader has exited
+   * and been reaped, and nothing of its group is left, the pid is free for reuse (see isOurGroup).
+   */
+  #signal(pid: number, signal: NodeJS.Signals): void {
+    if (isOurGroup(pid, this.#startTime)) signalGroup(pid, signal);
   }
 
   #finish(): void {
