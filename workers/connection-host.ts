@@ -14,7 +14,9 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
   ErrorCode as RpcCode,
+  PaginatedResultSchema,
   ToolListChangedNotificationSchema,
+  ToolSchema,
   type CallToolResult,
   type JSONRPCMessage,
   type Progress,
@@ -392,12 +394,23 @@ export class ConnectionHost implements HostApi {
     return new StreamableHTTPClientTransport(url, { requestInit, fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
   }
 
+  /**
+   * All pages of tools/list. Each tool is checked on its own: the SDK's listTools() parses the whole page
+   * at once, so one unusable tool (an inputSchema whose type is not "object", a missing name) made the
+   * whole server unusable. Such a tool is skipped with a warning; the others are kept.
+   */
   async #listTools(client: Client): Promise<Tool[]> {
     const tools: Tool[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const res = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: this.#spec.connectTimeoutMs });
-      tools.push(...res.tools);
+      const res = await client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, PaginatedResultSchema, { timeout: this.#spec.connectTimeoutMs });
+      const listed: unknown = (res as { tools?: unknown }).tools;
+      if (!Array.isArray(listed)) throw new Error("tools/list result has no tools array");
+      for (const raw of listed) {
+        const parsed = ToolSchema.safeParse(raw);
+        if (parsed.success) tools.push(parsed.data);
+        else this.#post({ ev: "log", level: "warning", data: `tool ${toolLabel(raw)} skipped: ${issuesOf(parsed.error)}` });
+      }
       cursor = res.nextCursor;
       if (!cursor) return tools;
     }
@@ -679,6 +692,20 @@ function rpcError(raw: unknown): WireError {
     return wireError(which, text, { mcpCode: code, data });
   }
   return wireError("PROTOCOL_ERROR", text, { mcpCode: code, data });
+}
+
+/** A skipped tool as a warning names it: its name if it has one. */
+function toolLabel(raw: unknown): string {
+  const name = (raw as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? JSON.stringify(name) : `(unnamed: ${safeJson(raw)})`;
+}
+
+/** Why a tool was refused, briefly: the first few problems, each with where it is. */
+function issuesOf(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
+    .join("; ");
 }
 
 function safeJson(value: unknown): string {
