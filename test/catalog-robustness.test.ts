@@ -60,13 +60,13 @@ async function code(promise: Promise<unknown>): Promise<string> {
 
 // ---------------------------------------------------------------- pure
 
-test("16,000 tools of one name get unique numbered names, in list order, in bounded time", (t) => {
-  const twins = Array.from({ length: 16_000 }, (_, i) => tool("twin", `copy ${i}`));
+test("10,000 tools of one name get unique numbered names, in list order, in bounded time", (t) => {
+  const twins = Array.from({ length: 10_000 }, (_, i) => tool("twin", `copy ${i}`));
   const started = Date.now();
   const catalog = buildCatalog(configs({ a: { command: "x" } }), new Map([["a", twins]]));
   const elapsed = Date.now() - started;
-  t.is(catalog.length, 16_000);
-  t.is(new Set(names(catalog)).size, 16_000);
+  t.is(catalog.length, 10_000);
+  t.is(new Set(names(catalog)).size, 10_000);
   t.deepEqual(names(catalog).slice(0, 3), ["a__twin", "a__twin_2", "a__twin_3"]);
   catalog.forEach((e, i) => {
     if (e.server !== "a" || e.tool.name !== "twin" || e.tool.description !== `copy ${i}`) t.fail(`entry ${i} maps to the wrong tool`);
@@ -136,7 +136,6 @@ test("a server listing 16,000 tools of one name is usable and never blocks the m
   delay.enable();
   const pool = await createPool({ servers: { s: catalogServer("--same-name", "16000") } });
   t.teardown(() => pool.close());
-  delay.disable();
   const twins = (await pool.listTools()).filter((e) => e.tool.name === "twin");
   t.is(twins.length, 16_000);
   t.is(new Set(twins.map((e) => e.name)).size, 16_000);
@@ -144,8 +143,12 @@ test("a server listing 16,000 tools of one name is usable and never blocks the m
   t.is(twins[499]!.tool.description, "copy 499");
   t.is(pool.stats().servers.s!.tools, 16_002);
   t.is(text(await pool.callTool("s__twin_500", { i: 499 })), "499");
+  // A block is recorded when the monitor's timer fires after it: give it the chance.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  delay.disable();
   // A generous bound, to catch only the quadratic case (about 8 s for 16,000 tools).
   const maxMs = delay.max / 1e6;
+  t.log(`main thread blocked at most ${maxMs.toFixed(0)} ms`);
   t.true(maxMs < 3_000, `the main thread was blocked for ${maxMs.toFixed(0)} ms`);
 });
 
