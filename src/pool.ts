@@ -30,6 +30,11 @@ export interface CallToolOptions {
 /** A session's view of the pool: calls to session-scoped servers use its own connections. */
 export interface PoolSession {
   readonly id: string;
+  /**
+   * The tools this session sees: for its session-scoped servers, what their connections with this
+   * session's headers list (opened here if need be, and waited for as a call would), else the pool's list;
+   * for shared servers, the pool's. Another session's own tools never appear here, nor resolve in callTool.
+   */
   listTools(): Promise<PoolTool[]>;
   callTool(name: string, args?: Record<string, unknown>, options?: Omit<CallToolOptions, "sessionId">): Promise<CallToolResult>;
   /** Lets this session's calls finish (up to `limits.drainTimeoutMs`), then closes its connections. */
@@ -216,9 +221,7 @@ class Engine implements GroupHost {
 
   call(name: string, args: Record<string, unknown>, options: CallToolOptions, session?: Session): Promise<CallToolResult> {
     if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    // A session sees its own tools of its session-scoped servers (see Session.catalog).
-    const view = (session ?? (options.sessionId === undefined ? undefined : this.#sessions.get(options.sessionId)))?.catalog ?? this.catalog;
-    const entry = view.resolve(name);
+    const entry = this.#view(session?.id ?? options.sessionId).resolve(name);
     if (!entry) {
       // A server that has never listed its tools (it failed to start) cannot resolve its names yet:
       // that is the server's unavailability, not a missing tool.
@@ -258,6 +261,11 @@ class Engine implements GroupHost {
     return new Promise<CallToolResult>((resolve, reject) => {
       this.#dispatch({ entry, server, args, options, deadline, session, retried: false, resolve, reject });
     });
+  }
+
+  /** The tools a session sees: its own lists of its session-scoped servers over the pool's (see Session.catalog). */
+  #view(sessionId: string | undefined): Catalog {
+    return (sessionId === undefined ? undefined : this.#sessions.get(sessionId)?.catalog) ?? this.catalog;
   }
 
   /** The server (that has not listed its tools yet) a pool name would belong to, by its prefix or an alias. */
@@ -348,7 +356,7 @@ class Engine implements GroupHost {
       listTools: async () => {
         const session = this.#openSession(id, options);
         await this.#listSessionTools(session);
-        return (session.catalog ?? this.catalog).list();
+        return this.#view(id).list();
       },
       callTool: (name, args = {}, callOptions = {}) => {
         let session: Session;
