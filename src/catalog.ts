@@ -86,18 +86,19 @@ export class Catalog {
     this.#sealed = true;
   }
 
-  /** Records a server's current tools. Returns true when the exposed set changed. */
+  /**
+   * Records a server's current tools. Returns true when they changed from what was seen before: the
+   * server's last list, or in a session's view that had none of its own yet, the base's.
+   */
   update(server: string, tools: readonly Tool[]): boolean {
     const before = this.#tools.get(server);
+    const seen = before ?? (this.#base ? this.#base.#tools.get(server) : undefined);
     this.#versions.set(server, (this.#versions.get(server) ?? 0) + 1);
     if (before && sameTools(before, tools)) return false;
     this.#tools.set(server, tools);
-    if (!this.#sealed) {
-      this.#rebuild();
-      return true;
-    }
-    this.#name(server, this.#release(server, tools));
-    return true;
+    if (this.#sealed) this.#name(server, this.#release(server, tools));
+    else this.#rebuild();
+    return !(seen && sameTools(seen, tools));
   }
 
   /** Names every server's tools afresh, in config order (before the catalog is sealed: nothing is handed out yet). */

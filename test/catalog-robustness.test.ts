@@ -116,8 +116,12 @@ test("a session's view names the base's tools as the base does and never reuses 
   base.seal();
   base.update("s", [tool("echo"), tool("whoami")]);
   base.update("g", [tool("mine"), tool("shared")]);
+  // A session whose server lists what the pool's lists sees no change (no tools:changed for it).
+  const same = new Catalog(cfg, base);
+  t.false(same.update("s", [tool("echo"), tool("whoami")]));
+  t.deepEqual(names(same.list()), names(base.list()));
   const view = new Catalog(cfg, base);
-  view.update("s", [tool("whoami"), tool("mine"), tool("private")]);
+  t.true(view.update("s", [tool("whoami"), tool("mine"), tool("private")]));
   t.deepEqual(
     view.list().map((e) => [e.name, e.server, e.tool.name]),
     [["whoami", "s", "whoami"], ["s__mine", "s", "mine"], ["private", "s", "private"], ["mine", "g", "mine"], ["shared", "g", "shared"]],
