@@ -55,9 +55,12 @@ export function buildCatalog(servers: readonly ServerConfig[], toolsByServer: Re
 
 /**
  * Versioned per server: every change to a server's tools bumps its version. Once sealed, updating one
- * server costs that server's tools only (before, while the pool starts, every listed server's). With a `base`, it is one session's view: its own lists for the servers it
- * has listed (its session-scoped servers) over the base's lists for the others, named consistently with
- * the base (a tool the base lists keeps the base's name) and never reusing a name the base hands out.
+ * server costs that server's tools only (before, while the pool starts, every listed server's).
+ *
+ * With a `base`, it is one session's view: its own lists for the servers it has listed (its
+ * session-scoped servers) over the base's lists for the others, named as the base names the same tools,
+ * and never giving its own tools a name the base hands out. A name this view handed out first stays
+ * this view's, even if the base hands it out later (its entry is then hidden in this view).
  */
 export class Catalog {
   readonly #servers: readonly ServerConfig[];

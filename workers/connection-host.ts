@@ -49,6 +49,8 @@ installErrorTransfer();
 const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 /** A hostile server could page forever. */
 const MAX_TOOL_PAGES = 1_000;
+/** Unusable tools reported one by one per listing; the rest in one line. */
+const MAX_SKIP_WARNINGS = 10;
 /**
  * Our tools/call requests are numbered from here; the number is also the call's progress token. The SDK
  * numbers its own requests on a link (initialize, tools/list, pings) from 0, and would need a billion of
@@ -396,11 +398,13 @@ export class ConnectionHost implements HostApi {
 
   /**
    * All pages of tools/list. Each tool is checked on its own: the SDK's listTools() parses the whole page
-   * at once, so one unusable tool (an inputSchema whose type is not "object", a missing name) made the
-   * whole server unusable. Such a tool is skipped with a warning; the others are kept.
+   * at once (and compiles every outputSchema), so one unusable tool (an inputSchema whose type is not
+   * "object", a missing name) made the whole server unusable. Such a tool is skipped with a warning
+   * (a "log" event on the main thread); the others are kept.
    */
   async #listTools(client: Client): Promise<Tool[]> {
     const tools: Tool[] = [];
+    let skipped = 0;
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
       const res = await client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, PaginatedResultSchema, { timeout: this.#spec.connectTimeoutMs });
@@ -409,11 +413,13 @@ export class ConnectionHost implements HostApi {
       for (const raw of listed) {
         const parsed = ToolSchema.safeParse(raw);
         if (parsed.success) tools.push(parsed.data);
-        else this.#post({ ev: "log", level: "warning", data: `tool ${toolLabel(raw)} skipped: ${issuesOf(parsed.error)}` });
+        else if (++skipped <= MAX_SKIP_WARNINGS) this.#post({ ev: "log", level: "warning", data: `tool ${toolLabel(raw)} skipped: ${issuesOf(parsed.error)}` });
       }
       cursor = res.nextCursor;
-      if (!cursor) return tools;
+      if (!cursor) break;
     }
+    // A hostile list of thousands of unusable tools costs the main thread one more event, not thousands.
+    if (skipped > MAX_SKIP_WARNINGS) this.#post({ ev: "log", level: "warning", data: `${skipped - MAX_SKIP_WARNINGS} more unusable tools skipped` });
     return tools;
   }
 
