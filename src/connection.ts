@@ -18,6 +18,8 @@ const CLOSE_GRACE_MS = 5_000;
 export interface ConnectionOwner {
   onState(conn: Connection, previous: ConnectionState): void;
   onTools(conn: Connection): void;
+  /** The host reports something of the server for the pool's "log" event. */
+  onLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void;
   /** A call finished: capacity freed on this connection. */
   onIdle(conn: Connection): void;
   /** A ready connection was lost: its server died or hung (`server`), or its worker died (`worker`). */
@@ -183,6 +185,9 @@ export class Connection {
       case "tools":
         this.tools = event.tools;
         this.#owner.onTools(this);
+        break;
+      case "log":
+        this.#owner.onLog(this, event);
         break;
       case "progress":
         this.#pending.get(event.callId)?.onProgress?.(event.progress);

@@ -8,7 +8,7 @@ import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, wasNotSent, type ConnectionState } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent } from "./protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
@@ -30,6 +30,11 @@ export interface CallToolOptions {
 /** A session's view of the pool: calls to session-scoped servers use its own connections. */
 export interface PoolSession {
   readonly id: string;
+  /**
+   * The tools this session sees: for its session-scoped servers, what their connections with this
+   * session's headers list (opened here if need be, and waited for as a call would), else the pool's list;
+   * for shared servers, the pool's. Another session's own tools never appear here, nor resolve in callTool.
+   */
   listTools(): Promise<PoolTool[]>;
   callTool(name: string, args?: Record<string, unknown>, options?: Omit<CallToolOptions, "sessionId">): Promise<CallToolResult>;
   /** Lets this session's calls finish (up to `limits.drainTimeoutMs`), then closes its connections. */
@@ -44,6 +49,10 @@ export interface PoolEvent {
   pid?: number;
   error?: unknown;
   version?: number;
+  /** `log` events: the MCP log level (e.g. "warning"), the logger's name if any, and the message. */
+  level?: string;
+  logger?: string;
+  data?: unknown;
 }
 
 /** How often idle sessions and surplus replicas are looked for (more often for short idle timeouts). */
@@ -180,7 +189,8 @@ class Engine implements GroupHost {
         firsts.push(this.#discover(server));
       }
     }
-    this.#ready = Promise.all(firsts).then(() => {});
+    // Until then, contested names go by config order; from then on, a name handed out stays put.
+    this.#ready = Promise.all(firsts).then(() => this.catalog.seal());
     // Sweep often enough that short idle timeouts are honoured close to on time.
     let shortest = limits.sessionIdleTimeoutMs;
     if (limits.minIdleBeforeEvictionMs > 0) shortest = Math.min(shortest, limits.minIdleBeforeEvictionMs);
@@ -255,7 +265,7 @@ class Engine implements GroupHost {
 
   call(name: string, args: Record<string, unknown>, options: CallToolOptions, session?: Session): Promise<CallToolResult> {
     if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const entry = this.catalog.resolve(name);
+    const entry = this.#view(session?.id ?? options.sessionId).resolve(name);
     if (!entry) {
       // A server that has never listed its tools (it failed to start) cannot resolve its names yet:
       // that is the server's unavailability, not a missing tool.
@@ -295,6 +305,11 @@ class Engine implements GroupHost {
     return new Promise<CallToolResult>((resolve, reject) => {
       this.#dispatch({ entry, server, args, options, deadline, session, retried: false, resolve, reject });
     });
+  }
+
+  /** The tools a session sees: its own lists of its session-scoped servers over the pool's (see Session.catalog). */
+  #view(sessionId: string | undefined): Catalog {
+    return (sessionId === undefined ? undefined : this.#sessions.get(sessionId)?.catalog) ?? this.catalog;
   }
 
   /** The server (that has not listed its tools yet) a pool name would belong to, by its prefix or an alias. */
@@ -382,7 +397,11 @@ class Engine implements GroupHost {
     if (typeof id !== "string" || id === "") throw new McpPoolError("INVALID_ARGUMENTS", "a session id must be a non-empty string");
     return {
       id,
-      listTools: async () => this.catalog.list(),
+      listTools: async () => {
+        const session = this.#openSession(id, options);
+        await this.#listSessionTools(session);
+        return this.#view(id).list();
+      },
       callTool: (name, args = {}, callOptions = {}) => {
         let session: Session;
         try {
@@ -394,6 +413,42 @@ class Engine implements GroupHost {
       },
       close: () => this.#closeSession(id),
     };
+  }
+
+  /**
+   * Opens the session's connections to its session-scoped servers that have not listed its tools yet, and
+   * waits (as a call would) until each has listed them or failed: what a server lists may depend on who asks.
+   */
+  async #listSessionTools(session: Session): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const server of this.#servers) {
+      if (server.scope !== "session" || session.catalog?.has(server.name)) continue;
+      const group = session.group(server, this);
+      waits.push(
+        new Promise<void>((resolve) => {
+          group.acquire({
+            server: server.name,
+            tool: "tools/list",
+            deadline: Date.now() + server.connectTimeoutMs + this.acquireTimeoutMs,
+            timer: undefined,
+            signal: undefined,
+            onAbort: undefined,
+            // Ready: its tools are in the session's view. Failed: the view keeps the pool's list for that server.
+            run: () => resolve(),
+            fail: () => resolve(),
+          });
+        }),
+      );
+    }
+    if (waits.length === 0) return;
+    // Not idle while it waits (idle sessions are evicted).
+    session.active++;
+    try {
+      await Promise.all(waits);
+    } finally {
+      session.active--;
+      session.lastUsed = Date.now();
+    }
   }
 
   #openSession(id: string, options: SessionOptions | undefined): Session {
@@ -547,9 +602,28 @@ class Engine implements GroupHost {
 
   toolsChanged(conn: Connection): void {
     if (!conn.tools) return;
-    if (this.catalog.update(conn.server, conn.tools)) {
-      this.#emitter.emit("tools:changed", { server: conn.server, version: this.catalog.version(conn.server) } satisfies PoolEvent);
+    if (conn.sessionId === undefined) {
+      if (this.catalog.update(conn.server, conn.tools)) {
+        this.#emitter.emit("tools:changed", { server: conn.server, version: this.catalog.version(conn.server) } satisfies PoolEvent);
+      }
+      return;
     }
+    // A session's connection lists what that session may see: its own view, never the pool's.
+    const session = this.#sessions.get(conn.sessionId);
+    if (!session || !session.groups.get(conn.server)?.connections.includes(conn)) return;
+    session.catalog ??= new Catalog(this.#servers, this.catalog);
+    if (session.catalog.update(conn.server, conn.tools)) {
+      this.#emitter.emit("tools:changed", { server: conn.server, sessionId: session.id, version: session.catalog.version(conn.server) } satisfies PoolEvent);
+    }
+  }
+
+  serverLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void {
+    const payload: PoolEvent = { server: conn.server };
+    if (conn.sessionId !== undefined) payload.sessionId = conn.sessionId;
+    payload.level = event.level;
+    if (event.logger !== undefined) payload.logger = event.logger;
+    payload.data = event.data;
+    this.#emitter.emit("log", payload);
   }
 
   callFinished(conn: Connection): void {

@@ -2,7 +2,7 @@
  * Imported by both the main thread (`src/`) and the workers (`workers/`), as is process-group.ts:
  * the connection host's RPC interface, the messages it posts, and how errors cross the port.
  */
-import type { CallToolResult, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, LoggingLevel, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";
 
 /** Every failure a caller can see is one of these codes (see CONTRACT.md). */
 export const ERROR_CODES = [
@@ -98,6 +98,8 @@ export type HostEvent =
   /** `startTime`: the server's start time as the worker read it at the spawn (see process-group.ts startTimeOf). */
   | { ev: "pid"; pid: number; startTime?: string }
   | { ev: "progress"; callId: number; progress: Progress }
+  /** Something the pool's user should know of a server, as an MCP log message (e.g. a tool skipped as unusable). */
+  | { ev: "log"; level: LoggingLevel; logger?: string; data: unknown }
   /** Answers to the calls of `CallBatch`es, as they finished within one tick of the host. */
   | { ev: "results"; results: CallResult[] }
   /** The answer to a `Ping`. */

@@ -6,7 +6,7 @@
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError, type ErrorCode } from "./errors.js";
-import type { ConnectionSpec, ConnectionState } from "./protocol.js";
+import type { ConnectionSpec, ConnectionState, HostEvent } from "./protocol.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**
@@ -53,6 +53,7 @@ export interface GroupHost {
   connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void;
   workerCrash(conn: Connection, error: unknown): void;
   toolsChanged(conn: Connection): void;
+  serverLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void;
   callFinished(conn: Connection): void;
 }
 
@@ -278,6 +279,10 @@ export class ServerGroup implements ConnectionOwner {
 
   onTools(conn: Connection): void {
     this.#host.toolsChanged(conn);
+  }
+
+  onLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void {
+    this.#host.serverLog(conn, event);
   }
 
   onIdle(conn: Connection): void {

@@ -2,6 +2,7 @@
  * Sessions: per-(session, server) connections for `scope: "session"` servers, reference-counted
  * so that a session with calls in flight is never evicted.
  */
+import type { Catalog } from "./catalog.js";
 import type { ServerConfig } from "./config.js";
 import { ServerGroup, type GroupHost } from "./server-group.js";
 
@@ -14,6 +15,11 @@ export class Session {
   readonly id: string;
   readonly headers: Record<string, string>;
   readonly groups = new Map<string, ServerGroup>();
+  /**
+   * This session's view of the tools, once one of its connections has listed them: a session-scoped
+   * server may list different tools to different callers (per-user tools over HTTP).
+   */
+  catalog: Catalog | undefined;
   /** Calls in flight through this session (any server). */
   active = 0;
   lastUsed = Date.now();

@@ -14,7 +14,9 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
   ErrorCode as RpcCode,
+  PaginatedResultSchema,
   ToolListChangedNotificationSchema,
+  ToolSchema,
   type CallToolResult,
   type JSONRPCMessage,
   type Progress,
@@ -49,6 +51,8 @@ installErrorTransfer();
 const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 /** A hostile server could page forever. */
 const MAX_TOOL_PAGES = 1_000;
+/** Unusable tools reported one by one per listing; the rest in one line. */
+const MAX_SKIP_WARNINGS = 10;
 /**
  * Our tools/call requests are numbered from here; the number is also the call's progress token. The SDK
  * numbers its own requests on a link (initialize, tools/list, pings) from 0, and would need a billion of
@@ -395,15 +399,30 @@ export class ConnectionHost implements HostApi {
     return new StreamableHTTPClientTransport(url, { requestInit, fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
   }
 
+  /**
+   * All pages of tools/list. Each tool is checked on its own: the SDK's listTools() parses the whole page
+   * at once (and compiles every outputSchema), so one unusable tool (an inputSchema whose type is not
+   * "object", a missing name) made the whole server unusable. Such a tool is skipped with a warning
+   * (a "log" event on the main thread); the others are kept.
+   */
   async #listTools(client: Client): Promise<Tool[]> {
     const tools: Tool[] = [];
+    let skipped = 0;
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const res = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: this.#spec.connectTimeoutMs });
-      tools.push(...res.tools);
+      const res = await client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, PaginatedResultSchema, { timeout: this.#spec.connectTimeoutMs });
+      const listed: unknown = (res as { tools?: unknown }).tools;
+      if (!Array.isArray(listed)) throw new Error("tools/list result has no tools array");
+      for (const raw of listed) {
+        const parsed = ToolSchema.safeParse(raw);
+        if (parsed.success) tools.push(parsed.data);
+        else if (++skipped <= MAX_SKIP_WARNINGS) this.#post({ ev: "log", level: "warning", data: `tool ${toolLabel(raw)} skipped: ${issuesOf(parsed.error)}` });
+      }
       cursor = res.nextCursor;
-      if (!cursor) return tools;
+      if (!cursor) break;
     }
+    // A hostile list of thousands of unusable tools costs the main thread one more event, not thousands.
+    if (skipped > MAX_SKIP_WARNINGS) this.#post({ ev: "log", level: "warning", data: `${skipped - MAX_SKIP_WARNINGS} more unusable tools skipped` });
     return tools;
   }
 
@@ -682,6 +701,20 @@ function rpcError(raw: unknown): WireError {
     return wireError(which, text, { mcpCode: code, data });
   }
   return wireError("PROTOCOL_ERROR", text, { mcpCode: code, data });
+}
+
+/** A skipped tool as a warning names it: its name if it has one. */
+function toolLabel(raw: unknown): string {
+  const name = (raw as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? JSON.stringify(name) : `(unnamed: ${safeJson(raw)})`;
+}
+
+/** Why a tool was refused, briefly: the first few problems, each with where it is. */
+function issuesOf(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
+    .join("; ");
 }
 
 function safeJson(value: unknown): string {
