@@ -160,9 +160,9 @@ function walk(value: object, depth: number, budget: number): number | Failure {
   if (proto !== Object.prototype && proto !== null && Object.getPrototypeOf(proto) !== null) {
     return { path: [], why: `is ${kindOf(value)}, not a plain object (not JSON)` };
   }
+  // for-in (no key array): on a plain object it yields the own enumerable string keys, what JSON.stringify
+  // and the thread boundary read (a key added to Object.prototype itself would be checked too, harmlessly).
   for (const key in value) {
-    // Own enumerable string keys, as JSON.stringify and the thread boundary read them.
-    if (!Object.hasOwn(value, key)) continue;
     const v: unknown = (value as Record<string, unknown>)[key];
     if (typeof v === "string" || typeof v === "boolean" || v === null || v === undefined) continue;
     if (typeof v === "object") {
