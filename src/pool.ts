@@ -3,8 +3,8 @@
  * sessions and the queue, and closes everything it started.
  */
 import { EventEmitter } from "node:events";
-import { applySafely } from "./callbacks.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { applySafely } from "./callbacks.js";
 import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
@@ -18,14 +18,18 @@ import { argsProblem, callProblem, sameHeaders, sessionIdProblem, sessionOptions
 
 installErrorTransfer((wire) => McpPoolError.fromWire(wire));
 
+/** Anything here that is not as typed makes the call reject with INVALID_ARGUMENTS, before it is counted or sent. */
 export interface CallToolOptions {
-  /** Route to this session's own connections for `scope: "session"` servers. */
+  /** Route to this session's own connections for `scope: "session"` servers (1 to 256 characters, as for `pool.session(id)`). */
   sessionId?: string;
-  /** Deadline for this call. Default: the server's `toolCallTimeoutMs`. Leads to TIMEOUT. */
+  /** Deadline for this call, in ms (above 0, at most 2^31-1). Default: the server's `toolCallTimeoutMs`. Leads to TIMEOUT. */
   timeoutMs?: number;
   /** Cancels the call, on the server too (`notifications/cancelled`). Leads to ABORTED. */
   signal?: AbortSignal;
-  /** Receives the server's MCP progress notifications for this call. */
+  /**
+   * Receives the server's MCP progress notifications for this call. What it throws (or its promise
+   * rejects with) is reported as a process warning (`McpPoolWarning`) and changes nothing for the call.
+   */
   onProgress?: (progress: Progress) => void;
 }
 
@@ -105,7 +109,12 @@ export class McpPool extends EventEmitter {
     return this.#engine.call(name, args, options);
   }
 
-  /** A handle on one session (opened on first use). */
+  /**
+   * A handle on one session (opened on its first call). The only method that throws rather than
+   * rejects, since it returns the handle at once.
+   * @throws McpPoolError INVALID_ARGUMENTS for an id that is not a string of 1 to 256 characters, bad
+   * options, or headers other than those of the session already open under this id.
+   */
   session(id: string, options: SessionOptions = {}): PoolSession {
     return this.#engine.sessionHandle(id, options);
   }
