@@ -14,6 +14,21 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A duration in whole milliseconds that a timer can wait for: every `…Ms` option. */
 const timerMs = (min = 0) => z.number().int().min(min).max(MAX_TIMER_MS, { message: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node runs)` });
 
+/**
+ * Every record of the config (servers, env, headers, overrides). z.record drops a `"__proto__"` key
+ * without a word (JSON.parse makes it an own key; assigning it would set the record's prototype), so
+ * a server, variable or header of that name would vanish: it is refused instead, naming its path.
+ */
+function record<V extends z.ZodType>(key: z.ZodString, value: V) {
+  const schema = z.record(key, value);
+  return z.preprocess((input: z.input<typeof schema>, ctx) => {
+    if (input !== null && typeof input === "object" && Object.hasOwn(input, "__proto__")) {
+      ctx.addIssue({ code: "custom", path: ["__proto__"], message: '"__proto__" cannot be a name here', input });
+    }
+    return input;
+  }, schema);
+}
+
 /** Reopening a lost connection: exponential backoff with full jitter, then slow probes. */
 export const ReconnectSchema = z.strictObject({
   /** Attempts after a loss before the connection is `failed`. Default 5. */
@@ -42,8 +57,7 @@ export const ToolFilterSchema = z.strictObject({
   /** These tools (server-side names) are hidden. Default: none. */
   exclude: z.array(z.string().min(1)).optional(),
   /** Per tool (server-side name): a different pool name and/or description. */
-  overrides: z
-    .record(z.string(), z.strictObject({ alias: z.string().min(1).optional(), description: z.string().optional() }))
+  overrides: record(z.string(), z.strictObject({ alias: z.string().min(1).optional(), description: z.string().optional() }))
     .optional(),
 });
 
@@ -56,12 +70,12 @@ const ServerInputSchema = z
     command: z.string().min(1).optional(),
     args: z.array(z.string()).optional(),
     /** Extra environment for a stdio server, on top of a minimal safe set (PATH, HOME, USER, SHELL, TERM, LOGNAME). */
-    env: z.record(z.string(), z.string()).optional(),
+    env: record(z.string(), z.string()).optional(),
     cwd: z.string().min(1).optional(),
     /** Where a stdio server's stderr goes. Default `inherit` (the host's stderr). */
     stderr: z.enum(["inherit", "ignore"]).optional(),
     url: z.url({ protocol: /^https?$/ }).optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: record(z.string(), z.string()).optional(),
     /** `shared` servers serve every caller from replicas; `session` servers get one connection per session. */
     scope: z.enum(["shared", "session"]).default("shared"),
     /** Replicas of a shared server. Default `{ min: 1, max: min, idleTimeoutMs: 30000 }`. */
@@ -140,25 +154,11 @@ export const LimitsSchema = z.strictObject({
   drainTimeoutMs: timerMs(0).default(5_000),
 });
 
-const ServersSchema = z.record(z.string().min(1), ServerInputSchema);
-
-/**
- * z.record drops a `"__proto__"` key without a word (JSON.parse makes it an own key, and assigning it
- * would set the record's prototype): such a server would vanish from the pool, so it is refused here.
- */
-const serversSchema = () =>
-  z.preprocess((servers: z.input<typeof ServersSchema>, ctx) => {
-    if (servers !== null && typeof servers === "object" && Object.hasOwn(servers, "__proto__")) {
-      ctx.addIssue({ code: "custom", path: ["__proto__"], message: '"__proto__" cannot be a server name', input: servers });
-    }
-    return servers;
-  }, ServersSchema);
-
 const PoolInputSchema = z
   .strictObject({
-    servers: serversSchema().optional(),
+    servers: record(z.string().min(1), ServerInputSchema).optional(),
     /** Synonym of `servers`, so a common MCP client config file loads as is. */
-    mcpServers: serversSchema().optional(),
+    mcpServers: record(z.string().min(1), ServerInputSchema).optional(),
     limits: LimitsSchema.prefault({}),
   })
   .superRefine((c, ctx) => {

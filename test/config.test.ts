@@ -263,6 +263,15 @@ test('parseConfig rejects a server named "__proto__" from JSON with CONFIG_INVAL
   }
 });
 
+test('parseConfig rejects a "__proto__" key from JSON in every other record too (env, headers, tool overrides), naming it', (t) => {
+  const cases: Array<[string, string]> = [
+    ['{"command": "node", "env": {"__proto__": "x"}}', "servers.a.env.__proto__"],
+    ['{"url": "http://127.0.0.1:1/mcp", "headers": {"__proto__": "x"}}', "servers.a.headers.__proto__"],
+    ['{"command": "node", "tools": {"overrides": {"__proto__": {"alias": "x"}}}}', "servers.a.tools.overrides.__proto__"],
+  ];
+  for (const [server, path] of cases) assertNamesPaths(t, configError(t, JSON.parse(`{"servers": {"a": ${server}}}`)), [path]);
+});
+
 test("parseConfig keeps servers named like Object.prototype's members", (t) => {
   const config = parseConfig({ servers: { constructor: { command: "node" }, toString: { command: "node" }, hasOwnProperty: { url: "http://127.0.0.1:1/mcp" } } });
   t.deepEqual(Object.keys(config.servers), ["constructor", "toString", "hasOwnProperty"]);
