@@ -45,9 +45,9 @@ function thrown(call: () => unknown): string {
   }
 }
 
-/** A shared and a session-scoped server; events recorded from the start. */
+/** A shared and a session-scoped server; events recorded from the start. A call left counted would hold close() for 30 s. */
 async function openPool(t: ExecutionContext): Promise<{ pool: McpPool; events: string[] }> {
-  const pool = new McpPool(parseConfig({ servers: { fixture: stdioServer(), s: { ...stdioServer(), scope: "session" } }, limits: { acquireTimeoutMs: 30_000 } }));
+  const pool = new McpPool(parseConfig({ servers: { fixture: stdioServer(), s: { ...stdioServer(), scope: "session" } }, limits: { acquireTimeoutMs: 30_000, drainTimeoutMs: 30_000 } }));
   t.teardown(() => pool.close());
   const events: string[] = [];
   for (const name of ["session:open", "session:close"]) pool.on(name, (e: PoolEvent) => events.push(`${name} ${e.sessionId}`));
@@ -114,7 +114,7 @@ test.serial("bad input to callTool and to a session's callTool rejects with INVA
   // Nothing in flight was left behind: close() does not wait for its drain deadline.
   const started = Date.now();
   await pool.close();
-  t.true(Date.now() - started < 4_000, `close() took ${Date.now() - started} ms`);
+  t.true(Date.now() - started < 15_000, `close() took ${Date.now() - started} ms`);
 });
 
 test.serial("callTool's sessionId and pool.session(id) share one validation of the session id", async (t) => {
