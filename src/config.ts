@@ -5,26 +5,48 @@
 import { z } from "zod";
 import { McpPoolError } from "./errors.js";
 
+/** Whole numbers: counts and sizes. Durations use `timerMs`. */
 const ms = (min = 0) => z.number().int().min(min);
+
+/** The longest delay Node's timers honour; a longer one fires at once (with a TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration in whole milliseconds that a timer can wait for: every `…Ms` option. */
+const timerMs = (min = 0) => z.number().int().min(min).max(MAX_TIMER_MS, { message: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node runs)` });
+
+/**
+ * Every record of the config (servers, env, headers, overrides). z.record drops a `"__proto__"` key
+ * without a word (JSON.parse makes it an own key; assigning it would set the record's prototype), so
+ * a server, variable or header of that name would vanish: it is refused instead, naming its path.
+ */
+function record<V extends z.ZodType>(key: z.ZodString, value: V) {
+  const schema = z.record(key, value);
+  return z.preprocess((input: z.input<typeof schema>, ctx) => {
+    if (input !== null && typeof input === "object" && Object.hasOwn(input, "__proto__")) {
+      ctx.addIssue({ code: "custom", path: ["__proto__"], message: '"__proto__" cannot be a name here', input });
+    }
+    return input;
+  }, schema);
+}
 
 /** Reopening a lost connection: exponential backoff with full jitter, then slow probes. */
 export const ReconnectSchema = z.strictObject({
   /** Attempts after a loss before the connection is `failed`. Default 5. */
   maxAttempts: ms(0).default(5),
   /** Upper bound of the first backoff delay. Default 100 ms. */
-  initialDelayMs: ms(0).default(100),
+  initialDelayMs: timerMs(0).default(100),
   /** Cap on any backoff delay. Default 5,000 ms. */
-  maxDelayMs: ms(0).default(5_000),
+  maxDelayMs: timerMs(0).default(5_000),
   /** Once `failed`, one attempt this often brings the server back when it can start again. Default 30,000 ms. */
-  probeIntervalMs: ms(1).default(30_000),
+  probeIntervalMs: timerMs(1).default(30_000),
 });
 
 /** Pings from the worker; a server that misses `failures` pings in a row is treated as dead. */
 export const KeepaliveSchema = z.strictObject({
   /** Ping interval; 0 disables keepalive. Default 15,000 ms. */
-  intervalMs: ms(0).default(15_000),
+  intervalMs: timerMs(0).default(15_000),
   /** How long one ping may take. Default 5,000 ms. */
-  timeoutMs: ms(1).default(5_000),
+  timeoutMs: timerMs(1).default(5_000),
   /** Missed pings in a row that mark the server as hung. Default 2. */
   failures: ms(1).default(2),
 });
@@ -35,8 +57,7 @@ export const ToolFilterSchema = z.strictObject({
   /** These tools (server-side names) are hidden. Default: none. */
   exclude: z.array(z.string().min(1)).optional(),
   /** Per tool (server-side name): a different pool name and/or description. */
-  overrides: z
-    .record(z.string(), z.strictObject({ alias: z.string().min(1).optional(), description: z.string().optional() }))
+  overrides: record(z.string(), z.strictObject({ alias: z.string().min(1).optional(), description: z.string().optional() }))
     .optional(),
 });
 
@@ -49,12 +70,12 @@ const ServerInputSchema = z
     command: z.string().min(1).optional(),
     args: z.array(z.string()).optional(),
     /** Extra environment for a stdio server, on top of a minimal safe set (PATH, HOME, USER, SHELL, TERM, LOGNAME). */
-    env: z.record(z.string(), z.string()).optional(),
+    env: record(z.string(), z.string()).optional(),
     cwd: z.string().min(1).optional(),
     /** Where a stdio server's stderr goes. Default `inherit` (the host's stderr). */
     stderr: z.enum(["inherit", "ignore"]).optional(),
     url: z.url({ protocol: /^https?$/ }).optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: record(z.string(), z.string()).optional(),
     /** `shared` servers serve every caller from replicas; `session` servers get one connection per session. */
     scope: z.enum(["shared", "session"]).default("shared"),
     /** Replicas of a shared server. Default `{ min: 1, max: min, idleTimeoutMs: 30000 }`. */
@@ -65,13 +86,13 @@ const ServerInputSchema = z
         /** Replicas opened at most, when every open one is at `limits.maxInFlightPerConnection`. Default `min`. */
         max: ms(1).optional(),
         /** A replica above `min` with no call for this long is closed (its worker and process end). Default 30,000 ms. */
-        idleTimeoutMs: ms(1).default(30_000),
+        idleTimeoutMs: timerMs(1).default(30_000),
       })
       .prefault({}),
     /** Deadline of a call when the caller gives none. Default 60,000 ms. */
-    toolCallTimeoutMs: ms(1).default(60_000),
+    toolCallTimeoutMs: timerMs(1).default(60_000),
     /** Deadline of one connect attempt (spawn or HTTP, initialize, tools/list). Default 10,000 ms. */
-    connectTimeoutMs: ms(1).default(10_000),
+    connectTimeoutMs: timerMs(1).default(10_000),
     reconnect: ReconnectSchema.prefault({}),
     keepalive: KeepaliveSchema.prefault({}),
     /** Retry a call lost to a crash once, for tools annotated read-only or idempotent (`safe`), or never. Default `safe`. */
@@ -108,7 +129,7 @@ export const LimitsSchema = z.strictObject({
   /** Calls waiting for a connection; past this a call fails at once with POOL_EXHAUSTED. Default 1,000. */
   maxQueue: ms(0).default(1_000),
   /** How long a call may wait in the queue before POOL_EXHAUSTED. Default 10,000 ms. */
-  acquireTimeoutMs: ms(1).default(10_000),
+  acquireTimeoutMs: timerMs(1).default(10_000),
   /** Calls in flight on one connection before another replica is used or calls queue. Default 64. */
   maxInFlightPerConnection: ms(1).default(64),
   /**
@@ -116,9 +137,9 @@ export const LimitsSchema = z.strictObject({
    * this long, so that sessions calling back to back do not take each other's connections (and server-side
    * state) between calls; the new connection waits meanwhile (up to acquireTimeoutMs). Default 5,000 ms.
    */
-  minIdleBeforeEvictionMs: ms(0).default(5_000),
+  minIdleBeforeEvictionMs: timerMs(0).default(5_000),
   /** Sessions idle this long are closed. Default 600,000 ms (10 min). */
-  sessionIdleTimeoutMs: ms(1).default(600_000),
+  sessionIdleTimeoutMs: timerMs(1).default(600_000),
   /** Heap cap of each worker (piscina `resourceLimits`); a worker over it dies alone. Default 256 MB. */
   workerHeapMb: ms(16).default(256),
   /**
@@ -130,7 +151,7 @@ export const LimitsSchema = z.strictObject({
   /** Largest single message accepted from a server; larger fails the call with RESULT_TOO_LARGE. Default 32 MB. */
   maxMessageMb: z.number().positive().default(32),
   /** How long `close()` lets calls in flight finish before tearing connections down. Default 5,000 ms. */
-  drainTimeoutMs: ms(0).default(5_000),
+  drainTimeoutMs: timerMs(0).default(5_000),
   /**
    * While calls are in flight on a connection, the main thread pings its worker over the port; a worker
    * that does not answer for this long is wedged (e.g. by an argument that makes schema validation
@@ -138,23 +159,23 @@ export const LimitsSchema = z.strictObject({
    * CONNECTION_LOST and it counts as a worker crash. Well above any legitimate synchronous stretch of a
    * worker (decoding a large message, a garbage collection near its heap cap). 0 disables it. Default 10,000 ms.
    */
-  workerHeartbeatMs: ms(0)
+  workerHeartbeatMs: timerMs(0)
     .refine((v) => v === 0 || v >= 100, "must be 0 (off) or at least 100 ms")
     .default(10_000),
 });
 
 const PoolInputSchema = z
   .strictObject({
-    servers: z.record(z.string().min(1), ServerInputSchema).optional(),
+    servers: record(z.string().min(1), ServerInputSchema).optional(),
     /** Synonym of `servers`, so a common MCP client config file loads as is. */
-    mcpServers: z.record(z.string().min(1), ServerInputSchema).optional(),
+    mcpServers: record(z.string().min(1), ServerInputSchema).optional(),
     limits: LimitsSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.servers && c.mcpServers) ctx.addIssue({ code: "custom", path: ["mcpServers"], message: "give servers or mcpServers, not both" });
     const servers = c.servers ?? c.mcpServers;
-    if (!servers) {
-      ctx.addIssue({ code: "custom", path: ["servers"], message: "at least one server is required" });
+    if (!servers || Object.keys(servers).length === 0) {
+      ctx.addIssue({ code: "custom", path: [c.mcpServers && !c.servers ? "mcpServers" : "servers"], message: "at least one server is required" });
       return;
     }
     let minWorkers = 0;

@@ -8,6 +8,7 @@
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { callSafely } from "./callbacks.js";
 import { McpPoolError } from "./errors.js";
 import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
@@ -189,9 +190,12 @@ export class Connection {
       case "log":
         this.#owner.onLog(this, event);
         break;
-      case "progress":
-        this.#pending.get(event.callId)?.onProgress?.(event.progress);
+      case "progress": {
+        const onProgress = this.#pending.get(event.callId)?.onProgress;
+        // The caller's code, inside this port listener: it must not throw into it.
+        if (onProgress) callSafely(onProgress, event.progress, "onProgress");
         break;
+      }
       case "results":
         for (const r of event.results) this.#onResult(r.callId, r.outcome);
         break;
@@ -358,7 +362,9 @@ export class Connection {
         try {
           port.postMessage({ op: "calls", calls: [call] } satisfies CallBatch);
         } catch (error) {
-          this.#settle(call.callId, undefined, toPoolError(error, this.server, this.#pending.get(call.callId)?.tool));
+          // Only the arguments can fail to clone (e.g. a Proxy, which the main thread's JSON check lets through).
+          const message = `arguments cannot be sent: ${error instanceof Error ? error.message : String(error)}`;
+          this.#settle(call.callId, undefined, new McpPoolError("INVALID_ARGUMENTS", message, { server: this.server, tool: this.#pending.get(call.callId)?.tool, cause: error }));
         }
       }
     }
@@ -443,8 +449,13 @@ export class Connection {
 }
 
 function abortMessage(signal: AbortSignal): string {
-  const reason = signal.reason;
-  return reason instanceof Error ? `aborted: ${reason.message}` : reason !== undefined ? `aborted: ${String(reason)}` : "aborted";
+  const reason: unknown = signal.reason;
+  try {
+    return reason instanceof Error ? `aborted: ${reason.message}` : reason !== undefined ? `aborted: ${String(reason)}` : "aborted";
+  } catch {
+    // A reason that cannot be made a string (no prototype, or a throwing toString): the caller's value.
+    return "aborted";
+  }
 }
 
 function describeError(error: unknown): string {

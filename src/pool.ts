@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { applySafely } from "./callbacks.js";
 import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
@@ -13,17 +14,22 @@ import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
+import { argsProblem, callProblem, sameHeaders, sessionIdProblem, sessionOptionsProblem } from "./validate.js";
 
 installErrorTransfer((wire) => McpPoolError.fromWire(wire));
 
+/** Anything here that is not as typed makes the call reject with INVALID_ARGUMENTS, before it is counted or sent. */
 export interface CallToolOptions {
-  /** Route to this session's own connections for `scope: "session"` servers. */
+  /** Route to this session's own connections for `scope: "session"` servers (1 to 256 characters, as for `pool.session(id)`). */
   sessionId?: string;
-  /** Deadline for this call. Default: the server's `toolCallTimeoutMs`. Leads to TIMEOUT. */
+  /** Deadline for this call, in ms (above 0, at most 2^31-1). Default: the server's `toolCallTimeoutMs`. Leads to TIMEOUT. */
   timeoutMs?: number;
   /** Cancels the call, on the server too (`notifications/cancelled`). Leads to ABORTED. */
   signal?: AbortSignal;
-  /** Receives the server's MCP progress notifications for this call. */
+  /**
+   * Receives the server's MCP progress notifications for this call. What it throws (or its promise
+   * rejects with) is reported as a process warning (`McpPoolWarning`) and changes nothing for the call.
+   */
   onProgress?: (progress: Progress) => void;
 }
 
@@ -87,6 +93,18 @@ export class McpPool extends EventEmitter {
     return this.#engine.ready();
   }
 
+  /**
+   * Listeners are the user's code, called from the pool's own port listeners and timers: each runs on
+   * its own, and what one throws (or its promise rejects with) is reported as a process warning, not
+   * thrown into the pool (which would end the host, or cut its bookkeeping short).
+   */
+  override emit(eventName: string | symbol, ...args: unknown[]): boolean {
+    if (eventName === "error") return super.emit(eventName, ...args);
+    const listeners = this.rawListeners(eventName);
+    for (const listener of listeners) applySafely(listener as (...a: never[]) => unknown, this, args, `a "${String(eventName)}" listener`);
+    return listeners.length > 0;
+  }
+
   /** Every tool of every server, under its unique pool name. */
   async listTools(): Promise<PoolTool[]> {
     return this.#engine.catalog.list();
@@ -100,7 +118,12 @@ export class McpPool extends EventEmitter {
     return this.#engine.call(name, args, options);
   }
 
-  /** A handle on one session (opened on first use). */
+  /**
+   * A handle on one session (opened on its first call). The only method that throws rather than
+   * rejects, since it returns the handle at once.
+   * @throws McpPoolError INVALID_ARGUMENTS for an id that is not a string of 1 to 256 characters, bad
+   * options, or headers other than those of the session already open under this id.
+   */
   session(id: string, options: SessionOptions = {}): PoolSession {
     return this.#engine.sessionHandle(id, options);
   }
@@ -263,9 +286,15 @@ class Engine implements GroupHost {
 
   // ---- calls -------------------------------------------------------------------------------
 
-  call(name: string, args: Record<string, unknown>, options: CallToolOptions, session?: Session): Promise<CallToolResult> {
+  /**
+   * A call from `callTool` or, with `handleId` and `handleOptions`, from a session handle. Everything the
+   * caller passed is checked before anything is counted, opened or sent.
+   */
+  call(name: string, args: Record<string, unknown>, options: CallToolOptions, handleId?: string, handleOptions?: SessionOptions): Promise<CallToolResult> {
     if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const entry = this.#view(session?.id ?? options.sessionId).resolve(name);
+    const badCall = callProblem(name, options);
+    if (badCall !== undefined) return reject("INVALID_ARGUMENTS", badCall, undefined, undefined);
+    const entry = this.#view(handleId ?? options.sessionId).resolve(name);
     if (!entry) {
       // A server that has never listed its tools (it failed to start) cannot resolve its names yet:
       // that is the server's unavailability, not a missing tool.
@@ -274,22 +303,18 @@ class Engine implements GroupHost {
       return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
     }
     const server = this.#config.servers[entry.server]!;
-    if (args === null || typeof args !== "object" || Array.isArray(args)) {
-      return reject("INVALID_ARGUMENTS", "arguments must be an object", server.name, entry.tool.name);
-    }
+    const badArgs = argsProblem(args);
+    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, server.name, entry.tool.name);
     if (options.signal?.aborted) return reject("ABORTED", "aborted before the call started", server.name, entry.tool.name);
     const timeoutMs = options.timeoutMs ?? server.toolCallTimeoutMs;
-    if (!(timeoutMs > 0)) return reject("INVALID_ARGUMENTS", "timeoutMs must be a positive number", server.name, entry.tool.name);
-    if (server.scope === "session") {
-      if (!session) {
-        if (options.sessionId === undefined) {
-          return reject("INVALID_ARGUMENTS", `server "${server.name}" is session-scoped: call it with a sessionId or through pool.session(id)`, server.name, entry.tool.name);
-        }
-      }
+    const sessionId = handleId ?? options.sessionId;
+    if (server.scope === "session" && sessionId === undefined) {
+      return reject("INVALID_ARGUMENTS", `server "${server.name}" is session-scoped: call it with a sessionId or through pool.session(id)`, server.name, entry.tool.name);
     }
-    if (!session && options.sessionId !== undefined) {
+    let session: Session | undefined;
+    if (sessionId !== undefined) {
       try {
-        session = this.#openSession(options.sessionId, undefined);
+        session = this.#openSession(sessionId, handleOptions);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -393,24 +418,22 @@ class Engine implements GroupHost {
 
   // ---- sessions ----------------------------------------------------------------------------
 
+  /** @throws McpPoolError INVALID_ARGUMENTS: a bad id or options, or headers other than those of the open session. */
   sessionHandle(id: string, options: SessionOptions): PoolSession {
-    if (typeof id !== "string" || id === "") throw new McpPoolError("INVALID_ARGUMENTS", "a session id must be a non-empty string");
+    const problem = sessionIdProblem(id) ?? sessionOptionsProblem(options);
+    if (problem !== undefined) throw new McpPoolError("INVALID_ARGUMENTS", problem);
+    // The handle keeps what was checked: later changes to the caller's object do not reach it.
+    const own: SessionOptions = { ...options };
+    if (options.headers !== undefined) own.headers = { ...options.headers };
+    const open = this.#sessions.get(id);
+    if (open && !open.closing) checkHeaders(open, own);
     return {
       id,
       listTools: async () => {
-        const session = this.#openSession(id, options);
-        await this.#listSessionTools(session);
+        await this.#listSessionTools(this.#openSession(id, own));
         return this.#view(id).list();
       },
-      callTool: (name, args = {}, callOptions = {}) => {
-        let session: Session;
-        try {
-          session = this.#openSession(id, options);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return this.call(name, args, callOptions, session);
-      },
+      callTool: (name, args = {}, callOptions = {}) => this.call(name, args, callOptions, id, own),
       close: () => this.#closeSession(id),
     };
   }
@@ -455,7 +478,7 @@ class Engine implements GroupHost {
     if (this.#closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
     let session = this.#sessions.get(id);
     if (session && !session.closing) {
-      if (options?.headers && Object.keys(session.headers).length === 0 && session.connections === 0) Object.assign(session.headers, options.headers);
+      checkHeaders(session, options);
       return session;
     }
     if (this.#liveSessions() >= this.#config.limits.maxSessions) {
@@ -697,6 +720,16 @@ function eventOf(conn: Connection, error?: unknown): PoolEvent {
   if (conn.pid !== undefined) event.pid = conn.pid;
   if (error !== undefined) event.error = error;
   return event;
+}
+
+/**
+ * A session's headers are fixed while it is open (they are its connections' credentials): a caller
+ * that gives other headers for it is refused; one that gives none uses the session as it is.
+ */
+function checkHeaders(session: Session, options: SessionOptions | undefined): void {
+  if (options?.headers === undefined || sameHeaders(session.headers, options.headers)) return;
+  // The message names no header: their values are credentials.
+  throw new McpPoolError("INVALID_ARGUMENTS", `session "${session.id}" is open with other headers; a session's headers are fixed until it closes`);
 }
 
 function reject(code: McpPoolError["code"], message: string, server: string | undefined, tool: string | undefined): Promise<never> {

@@ -7,7 +7,11 @@ import type { ServerConfig } from "./config.js";
 import { ServerGroup, type GroupHost } from "./server-group.js";
 
 export interface SessionOptions {
-  /** HTTP headers for this session's own connections to session-scoped servers (merged over the server's). */
+  /**
+   * HTTP headers for this session's own connections to session-scoped servers (merged over the server's).
+   * Fixed while the session is open: other headers for an open session are INVALID_ARGUMENTS (names
+   * compare case-insensitively); a handle without headers uses the open session as it is.
+   */
   headers?: Record<string, string>;
 }
 

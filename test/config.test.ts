@@ -214,3 +214,70 @@ test("createPool rejects a bad config with CONFIG_INVALID and starts no server",
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.deepEqual(readEvents(events), []);
 });
+
+/** Every option whose name says it is a duration (`…Ms`), as paths into the input config. */
+function timerPaths(): string[][] {
+  const paths: string[][] = [];
+  const walk = (value: unknown, path: string[]) => {
+    if (value === null || typeof value !== "object") return;
+    for (const [key, v] of Object.entries(value)) {
+      if (key.endsWith("Ms") && typeof v === "number") paths.push([...path, key]);
+      else walk(v, [...path, key]);
+    }
+  };
+  const config = parseConfig({ servers: { a: { command: "node" } } });
+  walk(config.servers.a, ["servers", "a"]);
+  walk(config.limits, ["limits"]);
+  return paths;
+}
+
+function withValue(path: string[], value: unknown): unknown {
+  const input: Record<string, unknown> = { servers: { a: { command: "node" } } };
+  let at = input;
+  for (const key of path.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+  at[path.at(-1)!] = value;
+  return input;
+}
+
+test("parseConfig rejects every timer option above 2^31-1 ms (Node's timer limit) with CONFIG_INVALID naming its path", (t) => {
+  const paths = timerPaths();
+  // The ones the issue names, at least; the walk finds any added later.
+  for (const p of ["servers.a.toolCallTimeoutMs", "servers.a.connectTimeoutMs", "servers.a.keepalive.intervalMs", "servers.a.reconnect.maxDelayMs", "servers.a.connections.idleTimeoutMs", "limits.acquireTimeoutMs", "limits.drainTimeoutMs"]) {
+    t.true(paths.some((path) => path.join(".") === p), `${p} is a timer option`);
+  }
+  for (const path of paths) {
+    for (const value of [2 ** 31, Infinity, 1e300]) assertNamesPaths(t, configError(t, withValue(path, value)), [path.join(".")]);
+    t.notThrows(() => parseConfig(withValue(path, 2 ** 31 - 1)), `${path.join(".")} may be 2^31-1`);
+  }
+});
+
+test("parseConfig rejects an empty servers or mcpServers with CONFIG_INVALID", (t) => {
+  assertNamesPaths(t, configError(t, { servers: {} }), ["servers", "at least one server"]);
+  assertNamesPaths(t, configError(t, { mcpServers: {} }), ["at least one server"]);
+});
+
+test('parseConfig rejects a server named "__proto__" from JSON with CONFIG_INVALID naming it', (t) => {
+  for (const key of ["servers", "mcpServers"]) {
+    const input = JSON.parse(`{"${key}": {"__proto__": {"command": "node"}, "b": {"command": "node"}}}`);
+    assertNamesPaths(t, configError(t, input), [`${key}.__proto__`]);
+    assertNamesPaths(t, configError(t, JSON.parse(`{"${key}": {"__proto__": {"command": "node"}}}`)), [`${key}.__proto__`]);
+  }
+});
+
+test('parseConfig rejects a "__proto__" key from JSON in every other record too (env, headers, tool overrides), naming it', (t) => {
+  const cases: Array<[string, string]> = [
+    ['{"command": "node", "env": {"__proto__": "x"}}', "servers.a.env.__proto__"],
+    ['{"url": "http://127.0.0.1:1/mcp", "headers": {"__proto__": "x"}}', "servers.a.headers.__proto__"],
+    ['{"command": "node", "tools": {"overrides": {"__proto__": {"alias": "x"}}}}', "servers.a.tools.overrides.__proto__"],
+  ];
+  for (const [server, path] of cases) assertNamesPaths(t, configError(t, JSON.parse(`{"servers": {"a": ${server}}}`)), [path]);
+});
+
+test("parseConfig keeps servers named like Object.prototype's members", (t) => {
+  const config = parseConfig({ servers: { constructor: { command: "node" }, toString: { command: "node" }, hasOwnProperty: { url: "http://127.0.0.1:1/mcp" } } });
+  t.deepEqual(Object.keys(config.servers), ["constructor", "toString", "hasOwnProperty"]);
+  const server = (name: string) => config.servers[name]!;
+  t.is(server("constructor").name, "constructor");
+  t.is(server("toString").prefix, "toString");
+  t.is(server("hasOwnProperty").transport, "http");
+});
