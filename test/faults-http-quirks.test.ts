@@ -108,6 +108,19 @@ test("a call that is not safe to retry and meets a stale session (HTTP 400) fail
   t.is(f.initializes, 2);
 });
 
+test("a keepalive ping that meets a stale session (HTTP 400) reopens the connection at once, without waiting for missed pings", async (t) => {
+  const f = await quirks(t, { staleStatus: 400 });
+  // So many pings may fail that only the ping's answer itself can explain the prompt reopen.
+  const pool = await openPool(t, server({ url: f.url, keepalive: { intervalMs: 200, timeoutMs: 5_000, failures: 1_000 } }));
+  const lost: PoolEvent[] = [];
+  pool.on("connection:lost", (event: PoolEvent) => lost.push(event));
+
+  await f.restart(0);
+  await waitFor(() => f.initializes === 2 && pool.stats().servers.q!.state === "ready", 10_000, 25);
+  t.is(lost.length, 1);
+  t.deepEqual(await settle(pool.callTool("q__echo", { message: "fresh" })), { ok: true, text: "fresh" });
+});
+
 test("with the default reconnect policy a connection rides out a server that is down for three seconds: it never becomes failed, and a read-only call made meanwhile succeeds", async (t) => {
   const f = await quirks(t);
   // No `reconnect`: the defaults are what this is about.
