@@ -41,7 +41,7 @@ import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
-import { CallStreams, HttpCall, RECONNECTION_OPTIONS, RESUME_ATTEMPTS, RESUME_WAIT_MS, type CallStreamHost } from "./http-calls.js";
+import { CallStreams, HttpCall, RECONNECTION_OPTIONS, type CallStreamHost } from "./http-calls.js";
 
 installErrorTransfer();
 
@@ -414,13 +414,10 @@ export class ConnectionHost implements HostApi {
         for (const call of this.#calls.values()) if (call.link === link && call.http?.lastEventId === lastEventId) return call.http;
         return undefined;
       },
-      // A turn later: the answer may have come in the stream's last chunk, still in the SDK's parser now.
-      streamEnded: (http) => void setImmediate(this.#afterStreamEnd, http),
-      resumeFailed: (http, final, why) => {
-        const callId = this.#callIdOfHttp(http);
-        if (callId !== undefined && (final || ++http.resumeFailures >= RESUME_ATTEMPTS)) {
-          this.#abandon(callId, wireError("CONNECTION_LOST", `could not resume the call's answer stream: ${why}`));
-        }
+      // What the SDK would leave waiting: a stream ended without the answer, a resumption that failed.
+      fail: (http, why) => {
+        const callId = this.#wireIds.get(http.wireId);
+        if (callId !== undefined && this.#calls.get(callId)?.http === http) this.#abandon(callId, wireError("CONNECTION_LOST", why));
       },
       broken: (error) => {
         const link = linkOf();
@@ -432,30 +429,6 @@ export class ConnectionHost implements HostApi {
         if (link) this.#lose(link, wireError("CONNECTION_LOST", `the server no longer knows our session (${why})`));
       },
     };
-  }
-
-  /**
-   * A stream of a pending call ended without its answer. Without an event id nothing can bring the answer
-   * any more; with one the SDK resumes it, which gets RESUME_WAIT_MS, however long the server's `retry:`.
-   */
-  readonly #afterStreamEnd = (http: HttpCall): void => {
-    const callId = this.#callIdOfHttp(http);
-    if (callId === undefined) return;
-    if (http.lastEventId === undefined) {
-      this.#abandon(callId, wireError("CONNECTION_LOST", "the server ended the call's answer stream without the answer or an event id to resume it from"));
-    } else {
-      http.resumeTimer ??= setTimeout(this.#resumeExpired, RESUME_WAIT_MS, callId);
-    }
-  };
-
-  readonly #resumeExpired = (callId: number): void => {
-    this.#abandon(callId, wireError("CONNECTION_LOST", `the server did not resume the call's answer stream within ${RESUME_WAIT_MS} ms`));
-  };
-
-  /** The callId of `http` while its call is pending. */
-  #callIdOfHttp(http: HttpCall): number | undefined {
-    const callId = this.#wireIds.get(http.wireId);
-    return callId !== undefined && this.#calls.get(callId)?.http === http ? callId : undefined;
   }
 
   async #listTools(client: Client): Promise<Tool[]> {

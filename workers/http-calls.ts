@@ -9,8 +9,9 @@
  *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it;
  * - the stream of a call that ended is not resumed (the SDK's GET gets a 405 here, which it takes as "no
  *   stream" without trying again);
- * - a call's stream that ends without the answer is reported (`streamEnded`), and so is each failed
- *   attempt to resume it (`resumeFailed`): the host fails the call then instead of letting it wait;
+ * - a call whose stream ended without the answer fails (`fail`) when the stream cannot be resumed (no
+ *   event id), when resuming it failed a few times, or when no resumed stream came within RESUME_WAIT_MS
+ *   (however long the server's `retry:`): the SDK would leave it waiting until its deadline;
  * - a stream that breaks off is reported (`broken`): the SDK only tells `onerror`, and the server most
  *   likely died mid-answer (a stream the server ends cleanly is not broken: it may be resumed);
  * - an answer to a request on our session saying the session is not valid is reported (`sessionGone`).
@@ -31,7 +32,7 @@ export const RECONNECTION_OPTIONS = {
   reconnectionDelayGrowFactor: 2,
 };
 
-/** How long a call waits for its ended stream to be resumed before it fails with CONNECTION_LOST. */
+/** How long a call waits for its ended stream to be resumed, before it fails with CONNECTION_LOST. */
 export const RESUME_WAIT_MS = 10_000;
 
 /** Event ids of ended calls remembered so that their streams are not resumed (see CallStreams.callEnded). */
@@ -50,7 +51,7 @@ export class HttpCall extends AbortController {
   lastEventId: string | undefined = undefined;
   /** Failed attempts to resume its stream since it last had one. */
   resumeFailures = 0;
-  /** The host's bound on the wait for a resumed stream (RESUME_WAIT_MS). */
+  /** The bound on the wait for a resumed stream (RESUME_WAIT_MS). */
   resumeTimer: NodeJS.Timeout | undefined = undefined;
   /** For `transport.send()`: the SDK's only per-request hook, told each event id of the call's streams. */
   readonly sendOptions: TransportSendOptions;
@@ -79,10 +80,8 @@ export interface CallStreamHost {
   callOf(wireId: number): HttpCall | undefined;
   /** The call still pending on this link whose stream last carried the event id `lastEventId`. */
   callAt(lastEventId: string): HttpCall | undefined;
-  /** A stream of `call` ended without error; its answer may still be in the SDK's parser. */
-  streamEnded(call: HttpCall): void;
-  /** An attempt to resume `call`'s stream failed; `final` when the SDK will not try again. */
-  resumeFailed(call: HttpCall, final: boolean, why: string): void;
+  /** `call`, if still pending, is to fail with CONNECTION_LOST: its answer cannot come any more. */
+  fail(call: HttpCall, why: string): void;
   /** A response stream broke off, not by an abort of ours. */
   broken(error: unknown): void;
   /** A request on our session was answered "session not valid". */
@@ -158,13 +157,13 @@ export class CallStreams {
     try {
       response = await this.#send(url, init, call);
     } catch (error) {
-      if (!isAbort(error)) this.#host.resumeFailed(call, false, messageOf(error));
+      if (!isAbort(error)) this.#resumeFailed(call, false, messageOf(error));
       throw error;
     }
     if (!response.ok || !response.body) {
       init.signal?.removeEventListener("abort", call);
       // The SDK tries again after any failure but a 405, which ends its attempts.
-      this.#host.resumeFailed(call, response.status === 405, `HTTP ${response.status}`);
+      this.#resumeFailed(call, response.status === 405, `HTTP ${response.status}`);
       return response;
     }
     call.resumed();
@@ -188,6 +187,7 @@ export class CallStreams {
   #watch(response: Response, call: HttpCall | undefined, outer: AbortSignal | null | undefined): Response {
     const reader = response.body!.getReader();
     const host = this.#host;
+    const afterEnd = this.#afterEnd;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -201,7 +201,8 @@ export class CallStreams {
         }
         if (chunk.done && call) {
           outer?.removeEventListener("abort", call);
-          host.streamEnded(call);
+          // A turn later: the answer may have come in the last chunk, still in the SDK's parser now.
+          setImmediate(afterEnd, call);
         }
         try {
           if (chunk.done) controller.close();
@@ -216,6 +217,24 @@ export class CallStreams {
       },
     });
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+
+  /** A stream of `call` ended without error, a turn ago: if the call still waits, its answer did not come. */
+  readonly #afterEnd = (call: HttpCall): void => {
+    if (this.#host.callOf(call.wireId) !== call) return;
+    if (call.lastEventId === undefined) {
+      this.#host.fail(call, "the server ended the call's answer stream without the answer or an event id to resume it from");
+    } else {
+      call.resumeTimer ??= setTimeout(this.#resumeExpired, RESUME_WAIT_MS, call);
+    }
+  };
+
+  readonly #resumeExpired = (call: HttpCall): void => {
+    this.#host.fail(call, `the server did not resume the call's answer stream within ${RESUME_WAIT_MS} ms`);
+  };
+
+  #resumeFailed(call: HttpCall, final: boolean, why: string): void {
+    if (final || ++call.resumeFailures >= RESUME_ATTEMPTS) this.#host.fail(call, `could not resume the call's answer stream: ${why}`);
   }
 
   /** A 400 or 404 to a request on our session: is it the server saying it no longer knows the session? */
