@@ -90,9 +90,11 @@ export interface CallStreamHost {
 
 /**
  * Our tools/call messages as the transport serializes them (`JSON.stringify` of the object the host
- * builds, keys in its order): the id comes first, and is read without parsing the arguments.
+ * builds, keys in its order): the id comes first, and is read without parsing the arguments. The
+ * method after it tells them from the SDK's error answers to server requests, which start alike.
  */
 const CALL_PREFIX = '{"jsonrpc":"2.0","id":';
+const CALL_METHOD = ',"method":"tools/call"';
 
 /**
  * A 400 that means "your session is not valid": the words the SDK's example servers, server-everything and
@@ -136,6 +138,9 @@ export class CallStreams {
   async #post(url: string | URL, init: RequestInit): Promise<Response> {
     const wireId = wireIdOf(init.body);
     const call = wireId === undefined ? undefined : this.#host.callOf(wireId);
+    // A call that ended before the transport got to send it (its deadline passed in a busy moment): nobody
+    // waits for it, so it is not sent. To the SDK, a 202 is a message accepted.
+    if (wireId !== undefined && !call) return new Response(null, { status: 202, statusText: "Call ended before it was sent" });
     const response = call ? await this.#send(url, init, call) : await this.#fetch(url, init);
     if (!response.ok) {
       if (call) init.signal?.removeEventListener("abort", call);
@@ -246,10 +251,12 @@ export class CallStreams {
   }
 }
 
+/** The JSON-RPC id of one of our tools/call messages. */
 function wireIdOf(body: unknown): number | undefined {
   if (typeof body !== "string" || !body.startsWith(CALL_PREFIX)) return undefined;
   const end = body.indexOf(",", CALL_PREFIX.length);
-  const id = end > 0 ? Number(body.slice(CALL_PREFIX.length, end)) : Number.NaN;
+  if (end < 0 || !body.startsWith(CALL_METHOD, end)) return undefined;
+  const id = Number(body.slice(CALL_PREFIX.length, end));
   return Number.isInteger(id) ? id : undefined;
 }
 
