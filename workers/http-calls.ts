@@ -142,13 +142,11 @@ export class CallStreams {
     // waits for it, so it is not sent. To the SDK, a 202 is a message accepted.
     if (wireId !== undefined && !call) return new Response(null, { status: 202, statusText: "Call ended before it was sent" });
     const response = call ? await this.#send(url, init, call) : await this.#fetch(url, init);
-    if (!response.ok) {
-      if (call) init.signal?.removeEventListener("abort", call);
-      return response.status === 400 || response.status === 404 ? this.#checkSession(response, init) : response;
-    }
-    if (!response.body) return response;
-    // A 202 (a notification accepted) has nothing to answer; the rest carry an answer, or ours.
-    return this.#watch(response, response.status === 202 ? undefined : call, init.signal);
+    // Only a 200 brings a call's answer (a 202 accepts a notification; an error status brings none).
+    const answering = response.ok && response.status !== 202 && response.body ? call : undefined;
+    if (call && !answering) init.signal?.removeEventListener("abort", call);
+    if (!response.ok) return response.status === 400 || response.status === 404 ? this.#checkSession(response, init) : response;
+    return response.body ? this.#watch(response, answering, init.signal) : response;
   }
 
   /** A GET resuming a stream: of a pending call (with its signal), of an ended call (refused), or not a call's. */
