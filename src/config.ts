@@ -29,14 +29,22 @@ function record<V extends z.ZodType>(key: z.ZodString, value: V) {
   }, schema);
 }
 
-/** Reopening a lost connection: exponential backoff with full jitter, then slow probes. */
+/**
+ * Reopening a lost connection: exponential backoff with full jitter, then slow probes.
+ *
+ * The defaults ride out an ordinary restart of a server (a deploy, a crash and respawn) of up to about
+ * 10 s without giving up: the delays before the 15 attempts are drawn below 0.25, 0.5, 1, 2, then 4 s,
+ * about 24 s in all on average, and less than 10 s only about once in 10,000 losses. (The former 5
+ * attempts from 100 ms were spent in about 1.5 s, so a server down for 3 s was left to the 30 s probe.)
+ * A restarted server is found again at most `maxDelayMs` after it is back.
+ */
 export const ReconnectSchema = z.strictObject({
-  /** Attempts after a loss before the connection is `failed`. Default 5. */
-  maxAttempts: ms(0).default(5),
-  /** Upper bound of the first backoff delay. Default 100 ms. */
-  initialDelayMs: timerMs(0).default(100),
-  /** Cap on any backoff delay. Default 5,000 ms. */
-  maxDelayMs: timerMs(0).default(5_000),
+  /** Attempts after a loss before the connection is `failed` (calls then fail at once with SERVER_UNAVAILABLE). Default 15. */
+  maxAttempts: ms(0).default(15),
+  /** Upper bound of the first backoff delay; each further one doubles it, up to `maxDelayMs`. Default 250 ms. */
+  initialDelayMs: timerMs(0).default(250),
+  /** Cap on any backoff delay. Default 4,000 ms. */
+  maxDelayMs: timerMs(0).default(4_000),
   /** Once `failed`, one attempt this often brings the server back when it can start again. Default 30,000 ms. */
   probeIntervalMs: timerMs(1).default(30_000),
 });

@@ -52,7 +52,7 @@ test("parseConfig fills in every documented server default", (t) => {
   t.deepEqual(server.connections, { min: 1, max: 1, idleTimeoutMs: 30_000 });
   t.is(server.toolCallTimeoutMs, 60_000);
   t.is(server.connectTimeoutMs, 10_000);
-  t.deepEqual(server.reconnect, { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 5_000, probeIntervalMs: 30_000 });
+  t.deepEqual(server.reconnect, { maxAttempts: 15, initialDelayMs: 250, maxDelayMs: 4_000, probeIntervalMs: 30_000 });
   t.deepEqual(server.keepalive, { intervalMs: 15_000, timeoutMs: 5_000, failures: 2 });
   t.is(server.retry, "safe");
   t.is(server.tools.include, undefined);
@@ -84,7 +84,7 @@ test("parseConfig keeps explicit values over defaults", (t) => {
   t.is(a.cwd, "/tmp");
   t.deepEqual(a.connections, { min: 2, max: 4, idleTimeoutMs: 30_000 });
   t.is(a.toolCallTimeoutMs, 5);
-  t.deepEqual(a.reconnect, { maxAttempts: 0, initialDelayMs: 100, maxDelayMs: 5_000, probeIntervalMs: 30_000 });
+  t.deepEqual(a.reconnect, { maxAttempts: 0, initialDelayMs: 250, maxDelayMs: 4_000, probeIntervalMs: 30_000 });
   t.is(a.keepalive.intervalMs, 0);
   t.is(a.prefix, "");
   t.is(config.limits.maxWorkers, 4);

@@ -9,7 +9,7 @@ import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
@@ -45,6 +45,7 @@ import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
+import { CallStreams, HttpCall, RECONNECTION_OPTIONS, type CallStreamHost } from "./http-calls.js";
 
 installErrorTransfer();
 
@@ -74,6 +75,8 @@ interface PendingCall {
   id: number;
   timer: NodeJS.Timeout;
   timeoutMs: number;
+  /** On a Streamable HTTP link: its requests' abort and its stream's resumption (see CallStreams). */
+  http: HttpCall | undefined;
 }
 
 /** One open transport and the client on it; a new one per (re)open. */
@@ -85,6 +88,8 @@ interface Link {
   closed: boolean;
   /** Why the pool closed it on purpose (hang, oversize); calls lost with it get this code. */
   reason?: WireError;
+  /** Streamable HTTP: what its fetch knows of the calls it carries. */
+  streams: CallStreams | undefined;
 }
 
 export default async function connectionHost(task: HostTask): Promise<void> {
@@ -151,12 +156,14 @@ export class ConnectionHost implements HostApi {
     const { callId, timeoutMs } = req;
     const id = this.#wireId();
     const timer = setTimeout(this.#expire, timeoutMs, callId);
-    this.#calls.set(callId, { link, id, timer, timeoutMs });
+    const http = link.streams ? new HttpCall(id) : undefined;
+    this.#calls.set(callId, { link, id, timer, timeoutMs, http });
     this.#wireIds.set(id, callId);
     const params = req.progress
       ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
       : { name: req.name, arguments: req.args };
-    link.transport.send({ jsonrpc: "2.0", id, method: "tools/call", params }).catch((error: unknown) => {
+    // Keys in this order: CallStreams reads the id from the start of the serialized message.
+    link.transport.send({ jsonrpc: "2.0", id, method: "tools/call", params }, http?.sendOptions).catch((error: unknown) => {
       if (this.#calls.get(callId)?.link === link) this.#settle(callId, { ok: false, error: this.#classify(error, link) });
     });
   }
@@ -168,6 +175,7 @@ export class ConnectionHost implements HostApi {
     this.#calls.delete(callId);
     this.#wireIds.delete(call.id);
     clearTimeout(call.timer);
+    if (call.http) call.link.streams!.callEnded(call.http, outcome.ok);
     this.#reply(callId, outcome);
     return call;
   }
@@ -202,7 +210,9 @@ export class ConnectionHost implements HostApi {
     const callId = this.#callIdOf((message as { id?: unknown }).id);
     if (callId === undefined) return false;
     // An answer to a call already settled (timed out, cancelled) is dropped.
-    if (this.#calls.get(callId)?.link !== link) return true;
+    const call = this.#calls.get(callId);
+    if (call?.link !== link) return true;
+    if (call.http) call.http.answered = true;
     const answer = message as { result?: unknown; error?: unknown };
     if ("result" in answer) {
       const checked = checkCallResult(answer.result);
@@ -321,13 +331,11 @@ export class ConnectionHost implements HostApi {
       if (spec.transport !== "stdio") await loadHttpTransports();
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
       if (this.#closing) return wireError("POOL_CLOSED", "closing");
-      const transport = this.#createTransport(
-        (id) => this.#oversize(link, id),
-        (error) => link && this.#lose(link, wireError("CONNECTION_LOST", `the server's answer broke off: ${messageOf(error)}`)),
-      );
+      const streams = spec.transport === "http" ? new CallStreams(this.#callStreamHost(() => link)) : undefined;
+      const transport = this.#createTransport((id) => this.#oversize(link, id), streams);
       const client = new Client(CLIENT_INFO, { capabilities: {} });
       let lostResolve!: () => void;
-      link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)) };
+      link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)), streams };
       const mine = link;
       client.onclose = () => {
         mine.closed = true;
@@ -373,7 +381,7 @@ export class ConnectionHost implements HostApi {
     return transport instanceof ProcessGroupStdioTransport ? transport.pid : undefined;
   }
 
-  #createTransport(onoversize: (id: string | number | undefined) => void, onbroken: (error: unknown) => void): Transport {
+  #createTransport(onoversize: (id: string | number | undefined) => void, streams: CallStreams | undefined): Transport {
     const spec = this.#spec;
     if (spec.transport === "stdio") {
       return new ProcessGroupStdioTransport({
@@ -395,8 +403,39 @@ export class ConnectionHost implements HostApi {
     const url = new URL(spec.url!);
     const limited = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
     if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch: limited });
-    const fetch = watchPostAnswers(limited, onbroken);
-    return new StreamableHTTPClientTransport(url, { requestInit, fetch, reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 } });
+    // The SDK resumes a stream the server ended after an event id (SEP-1699), a few times; CallStreams
+    // ties each request to its call and tells the host what the SDK cannot settle.
+    return new StreamableHTTPClientTransport(url, { requestInit, fetch: streams!.over(limited), reconnectionOptions: RECONNECTION_OPTIONS });
+  }
+
+  /** What the fetch of a Streamable HTTP link asks about its calls, and reports. */
+  #callStreamHost(linkOf: () => Link | undefined): CallStreamHost {
+    return {
+      callOf: (wireId) => {
+        const callId = this.#wireIds.get(wireId);
+        const call = callId === undefined ? undefined : this.#calls.get(callId);
+        return call && call.link === linkOf() ? call.http : undefined;
+      },
+      callAt: (lastEventId) => {
+        const link = linkOf();
+        for (const call of this.#calls.values()) if (call.link === link && call.http?.lastEventId === lastEventId) return call.http;
+        return undefined;
+      },
+      // What the SDK would leave waiting: a stream ended without the answer, a resumption that failed.
+      fail: (http, why) => {
+        const callId = this.#wireIds.get(http.wireId);
+        if (callId !== undefined && this.#calls.get(callId)?.http === http) this.#abandon(callId, wireError("CONNECTION_LOST", why));
+      },
+      broken: (error) => {
+        const link = linkOf();
+        if (link) this.#lose(link, wireError("CONNECTION_LOST", `the server's answer broke off: ${messageOf(error)}`));
+      },
+      // Reopen with a new initialize; the calls it fails are retried under the usual rules.
+      sessionGone: (why) => {
+        const link = linkOf();
+        if (link) this.#lose(link, wireError("CONNECTION_LOST", `the server no longer knows our session (${why})`));
+      },
+    };
   }
 
   /**
@@ -529,8 +568,9 @@ export class ConnectionHost implements HostApi {
   #classify(error: unknown, link: Link): WireError {
     const status = httpStatusOf(error);
     if (status !== null) {
-      // 404 on a known session: the server forgot it. Reopen (one initialize for everyone who noticed).
-      if (status === 404 || status === undefined || status >= 500) {
+      // 404 on a known session, or a 400 that said so (CallStreams has closed the link for it): the server
+      // forgot the session. Reopen (one initialize for everyone who noticed).
+      if (status === 404 || (status === 400 && link.reason) || status === undefined || status >= 500) {
         this.#lose(link, wireError("CONNECTION_LOST", `HTTP ${status ?? "error"}: ${messageOf(error)}`));
         return wireError("CONNECTION_LOST", `HTTP ${status ?? "error"} from server: ${messageOf(error)}`);
       }
@@ -584,39 +624,6 @@ function outOfHeap(bytes: number): void {
   setImmediate(() => {
     throw error;
   });
-}
-
-/**
- * Streamable HTTP answers a POST on its own stream. When that stream breaks off (the server died
- * mid-answer), the SDK only reports it to `onerror` and never settles the request, so the call would
- * wait for its deadline: `onbroken` lets the host treat the link as lost instead. Aborts are ours (close).
- */
-function watchPostAnswers(fetch: FetchLike, onbroken: (error: unknown) => void): FetchLike {
-  return async (url, init) => {
-    const response = await fetch(url, init);
-    if (init?.method !== "POST" || !response.body) return response;
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          if ((error as { name?: string } | null)?.name !== "AbortError") onbroken(error);
-          controller.error(error);
-          return;
-        }
-        try {
-          if (chunk.done) controller.close();
-          else controller.enqueue(chunk.value);
-        } catch {
-          // the reader cancelled this stream meanwhile (it had what it wanted)
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
-    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-  };
 }
 
 /** Largest batch of results in one message (see #reply). */

@@ -1,0 +1,269 @@
+/**
+ * The `fetch` of a Streamable HTTP link, aware of the tool calls it carries.
+ *
+ * The SDK's transport speaks the protocol, resumption included: when an answer stream ends after an
+ * event id, it reopens it with a GET carrying `Last-Event-ID`, after the server's `retry:` delay
+ * (SEP-1699). What it cannot know is which call a request belongs to, so on its own it leaves some calls
+ * waiting until their deadline and some requests open on the server for good. Seen from here:
+ * - a call's requests (its POST, the GETs resuming its stream) carry the call's own abort signal: a call
+ *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it;
+ * - the stream of a call that ended is not resumed (the SDK's GET gets a 405 here, which it takes as "no
+ *   stream" without trying again);
+ * - a call whose stream ended without the answer fails (`fail`) when the stream cannot be resumed (no
+ *   event id), when resuming it failed a few times, or when no resumed stream came within RESUME_WAIT_MS
+ *   (however long the server's `retry:`): the SDK would leave it waiting until its deadline;
+ * - a stream that breaks off is reported (`broken`): the SDK only tells `onerror`, and the server most
+ *   likely died mid-answer (a stream the server ends cleanly is not broken: it may be resumed);
+ * - an answer to a request on our session saying the session is not valid is reported (`sessionGone`).
+ */
+import type { FetchLike, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
+
+/** Attempts to reopen one ended stream (the SDK's `maxRetries`): a few, each after `retry:` or our backoff. */
+export const RESUME_ATTEMPTS = 3;
+
+/**
+ * The SDK transport's `reconnectionOptions`. A server's `retry:` replaces the backoff as the SDK honours it;
+ * the host bounds the whole wait with RESUME_WAIT_MS.
+ */
+export const RECONNECTION_OPTIONS = {
+  maxRetries: RESUME_ATTEMPTS,
+  initialReconnectionDelay: 250,
+  maxReconnectionDelay: 2_000,
+  reconnectionDelayGrowFactor: 2,
+};
+
+/** How long a call waits for its ended stream to be resumed, before it fails with CONNECTION_LOST. */
+export const RESUME_WAIT_MS = 10_000;
+
+/** Event ids of ended calls remembered so that their streams are not resumed (see CallStreams.callEnded). */
+const MAX_ENDED_STREAMS = 64;
+
+/**
+ * One tools/call on a Streamable HTTP link: the abort of its requests, and where its answer stream can
+ * be resumed from. As a listener on the transport's own signal it aborts them when the transport closes.
+ */
+export class HttpCall extends AbortController {
+  /** Its JSON-RPC id. */
+  readonly wireId: number;
+  /** The server answered it (result or error): nothing of it is to be aborted. */
+  answered = false;
+  /** The last SSE event id of its streams: set once the server made them resumable. */
+  lastEventId: string | undefined = undefined;
+  /** Failed attempts to resume its stream since it last had one. */
+  resumeFailures = 0;
+  /** The bound on the wait for a resumed stream (RESUME_WAIT_MS). */
+  resumeTimer: NodeJS.Timeout | undefined = undefined;
+  /** For `transport.send()`: the SDK's only per-request hook, told each event id of the call's streams. */
+  readonly sendOptions: TransportSendOptions;
+
+  constructor(wireId: number) {
+    super();
+    this.wireId = wireId;
+    this.sendOptions = { onresumptiontoken: (id) => void (this.lastEventId = id) };
+  }
+
+  handleEvent(): void {
+    this.abort();
+  }
+
+  /** A stream of it was reopened: the wait and the failures start over. */
+  resumed(): void {
+    this.resumeFailures = 0;
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
+  }
+}
+
+/** What the connection host tells and is told about the calls of one link. */
+export interface CallStreamHost {
+  /** The call still pending on this link that our JSON-RPC id `wireId` belongs to. */
+  callOf(wireId: number): HttpCall | undefined;
+  /** The call still pending on this link whose stream last carried the event id `lastEventId`. */
+  callAt(lastEventId: string): HttpCall | undefined;
+  /** `call`, if still pending, is to fail with CONNECTION_LOST: its answer cannot come any more. */
+  fail(call: HttpCall, why: string): void;
+  /** A response stream broke off, not by an abort of ours. */
+  broken(error: unknown): void;
+  /** A request on our session was answered "session not valid". */
+  sessionGone(why: string): void;
+}
+
+/**
+ * Our tools/call messages as the transport serializes them (`JSON.stringify` of the object the host
+ * builds, keys in its order): the id comes first, and is read without parsing the arguments. The
+ * method after it tells them from the SDK's error answers to server requests, which start alike.
+ */
+const CALL_PREFIX = '{"jsonrpc":"2.0","id":';
+const CALL_METHOD = ',"method":"tools/call"';
+
+/**
+ * A 400 that means "your session is not valid": the words the SDK's example servers, server-everything and
+ * the Python SDK use ("Bad Request: No valid session ID provided", "Invalid or missing session ID",
+ * "Session not found"), and the SDK transport's own "Server not initialized" from a server that restarted.
+ */
+const SESSION_GONE = /(invalid|no valid|not valid|unknown|expired|stale)\b[^.]{0,40}session|session\b[^.]{0,40}\b(invalid|not valid|not found|unknown|expired|terminated)|not initialized/i;
+
+export class CallStreams {
+  readonly #host: CallStreamHost;
+  #fetch!: FetchLike;
+  /** Event ids at which streams of ended calls stopped: the SDK may still try to resume them. */
+  readonly #ended = new Set<string>();
+
+  constructor(host: CallStreamHost) {
+    this.#host = host;
+  }
+
+  /** The fetch for the transport, over `fetch`. */
+  over(fetch: FetchLike): FetchLike {
+    this.#fetch = fetch;
+    return this.#route;
+  }
+
+  /** `call` ended: unless the server answered it, its requests are aborted, and its stream is never resumed. */
+  callEnded(call: HttpCall, result: boolean): void {
+    clearTimeout(call.resumeTimer);
+    if (!call.answered) call.abort();
+    // After a result the SDK resumes nothing; after an error answer or an abort it would.
+    if (result || call.lastEventId === undefined) return;
+    this.#ended.add(call.lastEventId);
+    if (this.#ended.size > MAX_ENDED_STREAMS) this.#ended.delete(this.#ended.values().next().value!);
+  }
+
+  readonly #route: FetchLike = (url, init) => {
+    if (init?.method === "POST") return this.#post(url, init);
+    const lastEventId = init?.method === "GET" ? new Headers(init.headers).get("last-event-id") : null;
+    return lastEventId === null ? this.#fetch(url, init) : this.#resume(url, init!, lastEventId);
+  };
+
+  async #post(url: string | URL, init: RequestInit): Promise<Response> {
+    const wireId = wireIdOf(init.body);
+    const call = wireId === undefined ? undefined : this.#host.callOf(wireId);
+    // A call that ended before the transport got to send it (its deadline passed in a busy moment): nobody
+    // waits for it, so it is not sent. To the SDK, a 202 is a message accepted.
+    if (wireId !== undefined && !call) return new Response(null, { status: 202, statusText: "Call ended before it was sent" });
+    const response = call ? await this.#send(url, init, call) : await this.#fetch(url, init);
+    // Only a 200 brings a call's answer (a 202 accepts a notification; an error status brings none).
+    const answering = response.ok && response.status !== 202 && response.body ? call : undefined;
+    if (call && !answering) init.signal?.removeEventListener("abort", call);
+    if (!response.ok) return response.status === 400 || response.status === 404 ? this.#checkSession(response, init) : response;
+    return response.body ? this.#watch(response, answering, init.signal) : response;
+  }
+
+  /** A GET resuming a stream: of a pending call (with its signal), of an ended call (refused), or not a call's. */
+  async #resume(url: string | URL, init: RequestInit, lastEventId: string): Promise<Response> {
+    const call = this.#host.callAt(lastEventId);
+    if (!call) {
+      if (this.#ended.delete(lastEventId)) return new Response(null, { status: 405, statusText: "Stream of an ended call" });
+      return this.#fetch(url, init); // the standalone stream
+    }
+    let response: Response;
+    try {
+      response = await this.#send(url, init, call);
+    } catch (error) {
+      if (!isAbort(error)) this.#resumeFailed(call, false, messageOf(error));
+      throw error;
+    }
+    if (!response.ok || !response.body) {
+      init.signal?.removeEventListener("abort", call);
+      // The SDK tries again after any failure but a 405, which ends its attempts.
+      this.#resumeFailed(call, response.status === 405, `HTTP ${response.status}`);
+      return response;
+    }
+    call.resumed();
+    return this.#watch(response, call, init.signal);
+  }
+
+  /** Fetches with the call's signal, and has the transport's (which aborts when it closes) abort the call's. */
+  async #send(url: string | URL, init: RequestInit, call: HttpCall): Promise<Response> {
+    const outer = init.signal;
+    if (outer?.aborted) call.abort();
+    else outer?.addEventListener("abort", call);
+    try {
+      return await this.#fetch(url, { ...init, signal: call.signal });
+    } catch (error) {
+      outer?.removeEventListener("abort", call);
+      throw error;
+    }
+  }
+
+  /** Passes the body through, reporting how it ends: broken, or (for a call) ended. */
+  #watch(response: Response, call: HttpCall | undefined, outer: AbortSignal | null | undefined): Response {
+    const reader = response.body!.getReader();
+    const host = this.#host;
+    const afterEnd = this.#afterEnd;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (call) outer?.removeEventListener("abort", call);
+          if (!isAbort(error)) host.broken(error);
+          controller.error(error);
+          return;
+        }
+        if (chunk.done && call) {
+          outer?.removeEventListener("abort", call);
+          // A turn later: the answer may have come in the last chunk, still in the SDK's parser now.
+          setImmediate(afterEnd, call);
+        }
+        try {
+          if (chunk.done) controller.close();
+          else controller.enqueue(chunk.value);
+        } catch {
+          // the reader cancelled this stream meanwhile (it had what it wanted)
+        }
+      },
+      cancel(reason) {
+        if (call) outer?.removeEventListener("abort", call);
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+
+  /** A stream of `call` ended without error, a turn ago: if the call still waits, its answer did not come. */
+  readonly #afterEnd = (call: HttpCall): void => {
+    if (this.#host.callOf(call.wireId) !== call) return;
+    if (call.lastEventId === undefined) {
+      this.#host.fail(call, "the server ended the call's answer stream without the answer or an event id to resume it from");
+    } else {
+      call.resumeTimer ??= setTimeout(this.#resumeExpired, RESUME_WAIT_MS, call);
+    }
+  };
+
+  readonly #resumeExpired = (call: HttpCall): void => {
+    this.#host.fail(call, `the server did not resume the call's answer stream within ${RESUME_WAIT_MS} ms`);
+  };
+
+  #resumeFailed(call: HttpCall, final: boolean, why: string): void {
+    if (final || ++call.resumeFailures >= RESUME_ATTEMPTS) this.#host.fail(call, `could not resume the call's answer stream: ${why}`);
+  }
+
+  /** A 400 or 404 to a request on our session: is it the server saying it no longer knows the session? */
+  async #checkSession(response: Response, init: RequestInit): Promise<Response> {
+    if (!new Headers(init.headers).has("mcp-session-id")) return response;
+    const text = await response.text();
+    if (response.status === 404 || SESSION_GONE.test(text)) this.#host.sessionGone(`HTTP ${response.status}: ${text.slice(0, 200)}`);
+    return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+}
+
+/** The JSON-RPC id of one of our tools/call messages. */
+function wireIdOf(body: unknown): number | undefined {
+  if (typeof body !== "string" || !body.startsWith(CALL_PREFIX)) return undefined;
+  const end = body.indexOf(",", CALL_PREFIX.length);
+  if (end < 0 || !body.startsWith(CALL_METHOD, end)) return undefined;
+  const id = Number(body.slice(CALL_PREFIX.length, end));
+  return Number.isInteger(id) ? id : undefined;
+}
+
+function isAbort(error: unknown): boolean {
+  return (error as { name?: string } | null)?.name === "AbortError";
+}
+
+function messageOf(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  const text = error instanceof Error ? error.message : String(error);
+  return cause instanceof Error ? `${text} (${cause.message})` : text;
+}
