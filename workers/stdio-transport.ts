@@ -70,6 +70,8 @@ export class ProcessGroupStdioTransport implements Transport {
   #closing: Promise<void> | undefined;
   /** close() is shutting the server down: its stdout closing is expected. */
   #stopping = false;
+  /** While stdin is full: the wait for its 'drain' (see #drained). */
+  #drain: { promise: Promise<void>; settle: (error?: Error) => void } | undefined;
 
   constructor(opts: StdioOptions) {
     this.#opts = opts;
@@ -213,24 +215,43 @@ export class ProcessGroupStdioTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.#child?.stdin;
-    if (!stdin || this.#closed) throw new Error("Not connected");
+    // Refused at once while stopping: a stdin already ended (or destroyed) never emits 'drain' again,
+    // and the SDK's connect() awaits its `initialized` notification's send, so a wait here would hold
+    // a connect that met close() until the worker's close grace ran out.
+    if (!stdin || this.#closed || this.#stopping || !stdin.writable) throw new Error("Not connected");
     // The requests of one tick (a CallBatch) leave in one writev: the server then reads them in one
     // chunk instead of waking per request (about 10% less server CPU per echo call at 64 in flight).
     if (!stdin.writableCorked) {
       stdin.cork();
       process.nextTick(uncork, stdin);
     }
-    if (!stdin.write(serializeMessage(message))) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stdin.off("drain", done);
-          stdin.off("close", done);
-          resolve();
-        };
-        stdin.once("drain", done);
-        stdin.once("close", done);
-      });
-    }
+    if (!stdin.write(serializeMessage(message))) await this.#drained(stdin);
+  }
+
+  /** One wait for 'drain' shared by every send that found stdin full; shutdown rejects it. */
+  #drained(stdin: NonNullable<ChildProcess["stdin"]>): Promise<void> {
+    if (this.#drain) return this.#drain.promise;
+    let settle!: (error?: Error) => void;
+    const promise = new Promise<void>((resolve, reject) => {
+      settle = (error) => {
+        stdin.off("drain", onDrain);
+        stdin.off("close", onClose);
+        if (this.#drain?.promise === promise) this.#drain = undefined;
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    const onDrain = () => settle();
+    const onClose = () => settle(new Error("Not connected: the server's stdin closed"));
+    stdin.once("drain", onDrain);
+    stdin.once("close", onClose);
+    this.#drain = { promise, settle };
+    return promise;
+  }
+
+  /** Sends still waiting for 'drain' fail: nothing will drain a stdin that is ending. */
+  #releaseDrain(): void {
+    this.#drain?.settle(new Error("Not connected: the transport is closing"));
   }
 
   /**
@@ -249,6 +270,7 @@ export class ProcessGroupStdioTransport implements Transport {
 
   async #shutdown(child: ChildProcess, pid: number): Promise<void> {
     this.#stopping = true;
+    this.#releaseDrain();
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
@@ -268,6 +290,7 @@ export class ProcessGroupStdioTransport implements Transport {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#releaseDrain();
     if (this.#oversize) clearTimeout(this.#oversize.timer);
     this.#oversize = undefined;
     this.#pending = [];
