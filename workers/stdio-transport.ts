@@ -71,7 +71,7 @@ export class ProcessGroupStdioTransport implements Transport {
   /** close() is shutting the server down: its stdout closing is expected. */
   #stopping = false;
   /** While stdin is full: the wait for its 'drain' (see #drained). */
-  #drain: { promise: Promise<void>; settle: (error?: Error) => void } | undefined;
+  #drain: { promise: Promise<void>; release: () => void } | undefined;
 
   constructor(opts: StdioOptions) {
     this.#opts = opts;
@@ -228,30 +228,26 @@ export class ProcessGroupStdioTransport implements Transport {
     if (!stdin.write(serializeMessage(message))) await this.#drained(stdin);
   }
 
-  /** One wait for 'drain' shared by every send that found stdin full; shutdown rejects it. */
+  /**
+   * One wait for 'drain' shared by every send that found stdin full. It ends on 'drain', on stdin's
+   * close, and when the transport stops or ends (then what was written is flushed or lost with the
+   * server, and a call's fate is decided by the link's loss, not by this send).
+   */
   #drained(stdin: NonNullable<ChildProcess["stdin"]>): Promise<void> {
     if (this.#drain) return this.#drain.promise;
-    let settle!: (error?: Error) => void;
-    const promise = new Promise<void>((resolve, reject) => {
-      settle = (error) => {
-        stdin.off("drain", onDrain);
-        stdin.off("close", onClose);
+    let release!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      release = () => {
+        stdin.off("drain", release);
+        stdin.off("close", release);
         if (this.#drain?.promise === promise) this.#drain = undefined;
-        if (error) reject(error);
-        else resolve();
+        resolve();
       };
     });
-    const onDrain = () => settle();
-    const onClose = () => settle(new Error("Not connected: the server's stdin closed"));
-    stdin.once("drain", onDrain);
-    stdin.once("close", onClose);
-    this.#drain = { promise, settle };
+    stdin.once("drain", release);
+    stdin.once("close", release);
+    this.#drain = { promise, release };
     return promise;
-  }
-
-  /** Sends still waiting for 'drain' fail: nothing will drain a stdin that is ending. */
-  #releaseDrain(): void {
-    this.#drain?.settle(new Error("Not connected: the transport is closing"));
   }
 
   /**
@@ -270,7 +266,7 @@ export class ProcessGroupStdioTransport implements Transport {
 
   async #shutdown(child: ChildProcess, pid: number): Promise<void> {
     this.#stopping = true;
-    this.#releaseDrain();
+    this.#drain?.release();
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
@@ -290,7 +286,7 @@ export class ProcessGroupStdioTransport implements Transport {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#releaseDrain();
+    this.#drain?.release();
     if (this.#oversize) clearTimeout(this.#oversize.timer);
     this.#oversize = undefined;
     this.#pending = [];
