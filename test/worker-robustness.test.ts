@@ -8,7 +8,7 @@ import { createPool, McpPool, parseConfig, type PoolConfigInput } from "../src/i
 import { fileURLToPath } from "node:url";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { isAlive, tmpFile, waitFor } from "./helpers/fixtures.js";
-import { server, settle, testSlots } from "./helpers/faults.js";
+import { server, settle, testSlots, textOf } from "./helpers/faults.js";
 
 const slot = testSlots(2);
 
@@ -97,4 +97,79 @@ test("close() while a crashed server is being reopened settles quickly and leave
   t.false(isAlive(first));
   t.false(isAlive(second), "the server being reopened is gone");
   t.is(pool.stats().workers.active, 0);
+});
+
+// ---- item 10: list_changed without end --------------------------------------------------------
+
+// Each listing carries 4 tools whose input and output schemas are new and 100 KB each: a validator that
+// keeps what it compiled (or the schemas it compiled) across listings fills a 16 MB worker in about ten.
+const CYCLES = 30;
+const CHURN = { tools: 4, props: 4, padKb: 100 };
+/** The `gen_*` tools called each cycle: their inputSchemas are compiled for the calls. */
+const CALLED = 2;
+
+/** Waits until the pool lists generation `gen` of the hostile server's `gen_*` tools, or its worker died. */
+async function generationListed(pool: McpPool, gen: string): Promise<void> {
+  await waitFor(
+    async () => pool.stats().crashes.worker > 0 || (await pool.listTools()).some((x) => x.name === "h__gen_0" && x.tool.description === `generation ${gen}`),
+    30_000,
+  );
+}
+
+test("list_changed after list_changed, each with schemas never seen before, does not exhaust the worker's heap", async (t) => {
+  await slot(t);
+  const pool = await createPool({ servers: { h: hostile() }, limits: { workerHeapMb: 16 } });
+  t.teardown(() => pool.close());
+  for (let cycle = 1; cycle <= CYCLES; cycle++) {
+    const gen = textOf(await pool.callTool("h__churn", CHURN));
+    await generationListed(pool, gen);
+    if (pool.stats().crashes.worker > 0) break;
+    // Calls check their arguments against the new inputSchemas: those are compiled too.
+    for (let i = 0; i < CALLED; i++) t.is(textOf(await pool.callTool(`h__gen_${i}`, {})), `gen_${i} of generation ${gen}`);
+  }
+  t.is(pool.stats().crashes.worker, 0, "the worker never died");
+  t.is(textOf(await pool.callTool("h__echo", { message: "still here" })), "still here");
+});
+
+// ---- item 21: a schema that changed under the same $id ----------------------------------------
+
+function typedSchema(type: string): string {
+  return JSON.stringify({ $id: "https://example.com/schemas/typed", type: "object", properties: { n: { type } }, required: ["n"] });
+}
+
+async function typedListedAs(pool: McpPool, type: string): Promise<void> {
+  await waitFor(async () => {
+    const typed = (await pool.listTools()).find((x) => x.name === "h__typed");
+    return (typed?.tool.inputSchema.properties?.n as { type?: string } | undefined)?.type === type;
+  }, 30_000);
+}
+
+test("a tool whose inputSchema changed under the same $id is checked against its new schema", async (t) => {
+  await slot(t);
+  const pool = await createPool({ servers: { h: hostile() } });
+  t.teardown(() => pool.close());
+  await pool.callTool("h__set_schema", { schema: typedSchema("number") });
+  await typedListedAs(pool, "number");
+  t.is(textOf(await pool.callTool("h__typed", { n: 1 })), "typed ok");
+  t.deepEqual(await settle(pool.callTool("h__typed", { n: "one" })), { ok: false, code: "INVALID_ARGUMENTS" });
+
+  await pool.callTool("h__set_schema", { schema: typedSchema("string") });
+  await typedListedAs(pool, "string");
+  t.is(textOf(await pool.callTool("h__typed", { n: "one" })), "typed ok", "valid under the new schema");
+  t.deepEqual(await settle(pool.callTool("h__typed", { n: 1 })), { ok: false, code: "INVALID_ARGUMENTS" }, "valid only under the old one");
+});
+
+// ---- item 20 (outputSchema): a schema no validator can compile ---------------------------------
+
+test("a tool whose outputSchema cannot be compiled leaves its server and its other tools usable", async (t) => {
+  await slot(t);
+  const pool = await createPool({ servers: { h: hostile("--bad-output-schema") } });
+  t.teardown(() => pool.close());
+  t.is(pool.stats().servers.h!.state, "ready");
+  const names = (await pool.listTools()).map((x) => x.name);
+  t.true(names.includes("h__echo"));
+  t.true(names.includes("h__bad_output"), "the tool is listed");
+  t.is(textOf(await pool.callTool("h__echo", { message: "hi" })), "hi");
+  // Its result is returned as the server sent it, as for every tool (the pool does not check results against outputSchema).
+  t.is(textOf(await pool.callTool("h__bad_output", {})), "bad_output ok");
 });

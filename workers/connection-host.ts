@@ -10,7 +10,6 @@ import type { MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
   ErrorCode as RpcCode,
@@ -41,6 +40,7 @@ import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
+import { deferredValidator, ListingValidators } from "./validators.js";
 
 installErrorTransfer();
 
@@ -102,7 +102,8 @@ export class ConnectionHost implements HostApi {
   #nextWireId = FIRST_WIRE_ID;
   #validators = new Map<string, JsonSchemaValidator<unknown> | null>();
   #tools: Tool[] = [];
-  #ajv = new AjvJsonSchemaValidator();
+  /** Compiled inputSchemas of the current listing; a new listing starts afresh (see validators.ts). */
+  #schemas = new ListingValidators();
   #keepalive: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshAgain = false;
@@ -318,7 +319,7 @@ export class ConnectionHost implements HostApi {
         (id) => this.#oversize(link, id),
         (error) => link && this.#lose(link, wireError("CONNECTION_LOST", `the server's answer broke off: ${messageOf(error)}`)),
       );
-      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      const client = new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator: deferredValidator });
       let lostResolve!: () => void;
       link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)) };
       const mine = link;
@@ -407,6 +408,7 @@ export class ConnectionHost implements HostApi {
   #setTools(tools: Tool[]): void {
     this.#tools = tools;
     this.#validators.clear();
+    this.#schemas = new ListingValidators();
   }
 
   /** After list_changed: list again; notifications that arrive meanwhile cause one more listing. */
@@ -485,7 +487,7 @@ export class ConnectionHost implements HostApi {
       validator = null;
       if (tool?.inputSchema) {
         try {
-          validator = this.#ajv.getValidator(tool.inputSchema as never);
+          validator = this.#schemas.compile(tool.inputSchema as never);
         } catch {
           validator = null; // a schema ajv cannot compile is the server's problem, not a reason to refuse calls
         }
