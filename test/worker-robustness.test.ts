@@ -6,6 +6,7 @@
 import test, { type ExecutionContext } from "ava";
 import { createPool, McpPool, parseConfig, type PoolConfigInput } from "../src/index.js";
 import { fileURLToPath } from "node:url";
+import { MessagePort } from "node:worker_threads";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { isAlive, tmpFile, waitFor } from "./helpers/fixtures.js";
 import { server, settle, testSlots, textOf } from "./helpers/faults.js";
@@ -172,4 +173,42 @@ test("a tool whose outputSchema cannot be compiled leaves its server and its oth
   t.is(textOf(await pool.callTool("h__echo", { message: "hi" })), "hi");
   // Its result is returned as the server sent it, as for every tool (the pool does not check results against outputSchema).
   t.is(textOf(await pool.callTool("h__bad_output", {})), "bad_output ok");
+});
+
+// ---- item 8: a flood of progress notifications ------------------------------------------------
+
+// Messages the main thread receives from workers on their ports: the cost a flood puts on the host.
+let portMessages = 0;
+const portOn = MessagePort.prototype.on;
+MessagePort.prototype.on = function (this: MessagePort, event: string, listener: (...args: unknown[]) => void) {
+  if (event !== "message") return portOn.call(this, event, listener);
+  return portOn.call(this, event, function (this: unknown, ...args: unknown[]) {
+    portMessages++;
+    return listener.apply(this, args);
+  });
+} as typeof portOn;
+
+const FLOOD = 50_000;
+
+test("a flood of progress notifications reaches the caller coalesced, and not at all when it did not ask for progress", async (t) => {
+  await slot(t);
+  const pool = await createPool({ servers: { h: hostile() } });
+  t.teardown(() => pool.close());
+
+  const seen: number[] = [];
+  let before = portMessages;
+  const asked = await pool.callTool("h__flood", { count: FLOOD }, { onProgress: (p) => seen.push(p.progress) });
+  t.is(textOf(asked), `flooded ${FLOOD}`);
+  const askedMessages = portMessages - before;
+  t.true(seen.length > 0 && askedMessages > 0, "progress was delivered (and the port counter counts)");
+  t.true(seen.length < FLOOD / 10, `onProgress ran ${seen.length} times for ${FLOOD} notifications`);
+  t.is(seen.at(-1), FLOOD, "the latest progress comes before the result");
+  t.deepEqual(seen, [...seen].sort((a, b) => a - b), "in order");
+
+  before = portMessages;
+  const unasked = await pool.callTool("h__flood", { count: FLOOD });
+  t.is(textOf(unasked), `flooded ${FLOOD}`);
+  const unaskedMessages = portMessages - before;
+  t.log(`onProgress ${seen.length}, port messages ${askedMessages} (asked) and ${unaskedMessages} (not asked)`);
+  t.true(unaskedMessages < 10, `the main thread got ${unaskedMessages} messages for a call that did not ask for progress`);
 });

@@ -68,7 +68,13 @@ interface PendingCall {
   id: number;
   timer: NodeJS.Timeout;
   timeoutMs: number;
+  /** The caller asked for progress: only then is it forwarded. */
+  progress: boolean;
+  /** This tick's latest progress notification (its params), not posted yet (see #take). */
+  latest: ProgressParams | undefined;
 }
+
+type ProgressParams = { progressToken?: unknown } & Progress;
 
 /** One open transport and the client on it; a new one per (re)open. */
 interface Link {
@@ -110,6 +116,8 @@ export class ConnectionHost implements HostApi {
   /** Results of this tick, posted together at its end (see CallBatch). */
   #results: CallResult[] = [];
   #resultBytes = 0;
+  /** Calls with progress to post at the end of this tick (see #take). */
+  #progressDue: number[] = [];
 
   constructor(spec: ConnectionSpec, port: MessagePort) {
     this.#spec = spec;
@@ -145,7 +153,7 @@ export class ConnectionHost implements HostApi {
     const { callId, timeoutMs } = req;
     const id = this.#wireId();
     const timer = setTimeout(this.#expire, timeoutMs, callId);
-    this.#calls.set(callId, { link, id, timer, timeoutMs });
+    this.#calls.set(callId, { link, id, timer, timeoutMs, progress: req.progress, latest: undefined });
     this.#wireIds.set(id, callId);
     const params = req.progress
       ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
@@ -162,6 +170,8 @@ export class ConnectionHost implements HostApi {
     this.#calls.delete(callId);
     this.#wireIds.delete(call.id);
     clearTimeout(call.timer);
+    // Its progress goes out ahead of its result.
+    if (call.latest) this.#postProgress(callId, call);
     this.#reply(callId, outcome);
     return call;
   }
@@ -181,16 +191,24 @@ export class ConnectionHost implements HostApi {
 
   /**
    * Sees every message of `link` before the SDK does and keeps what is ours: answers to our calls and
-   * their progress. Progress is forwarded as each message arrives, so progress sent just before a
-   * result in the same chunk goes out ahead of it. Returns false for what the SDK should handle.
+   * their progress. Returns false for what the SDK should handle. Progress for a call that did not ask
+   * for it is dropped (a server may send it to the request id anyway); for one that did, only the latest
+   * of a tick is posted, at the tick's end or ahead of the call's result: a flood of notifications costs
+   * the main thread one message per call and tick, not one per notification.
    */
   #take(link: Link, message: JSONRPCMessage): boolean {
     if ("method" in message) {
       if (message.method !== "notifications/progress" || "id" in message) return false;
-      const { progressToken, ...progress } = (message.params ?? {}) as { progressToken?: unknown } & Progress;
-      const callId = this.#callIdOf(progressToken);
+      const params = (message.params ?? {}) as ProgressParams;
+      const callId = this.#callIdOf(params.progressToken);
       if (callId === undefined) return false;
-      if (this.#calls.get(callId)?.link === link) this.#post({ ev: "progress", callId, progress });
+      const call = this.#calls.get(callId);
+      if (call?.link !== link || !call.progress) return true;
+      if (!call.latest) {
+        if (this.#progressDue.length === 0) process.nextTick(this.#flushProgress);
+        this.#progressDue.push(callId);
+      }
+      call.latest = params;
       return true;
     }
     const callId = this.#callIdOf((message as { id?: unknown }).id);
@@ -205,6 +223,21 @@ export class ConnectionHost implements HostApi {
       this.#settle(callId, { ok: false, error: rpcError(answer.error) });
     }
     return true;
+  }
+
+  readonly #flushProgress = (): void => {
+    const due = this.#progressDue;
+    this.#progressDue = [];
+    for (const callId of due) {
+      const call = this.#calls.get(callId);
+      if (call?.latest) this.#postProgress(callId, call);
+    }
+  };
+
+  #postProgress(callId: number, call: PendingCall): void {
+    const { progressToken: _, ...progress } = call.latest!;
+    call.latest = undefined;
+    this.#post({ ev: "progress", callId, progress });
   }
 
   #wireId(): number {
@@ -227,8 +260,8 @@ export class ConnectionHost implements HostApi {
   }
 
   /**
-   * Results wait for the end of this tick, then go together (progress, posted at once, stays ahead of
-   * them). A batch stays under BATCH_BYTES: with 10 KB results at 16 in flight, unbounded batches cost
+   * Results wait for the end of this tick, then go together (a call's progress still due is posted
+   * ahead of its result, in #settle). A batch stays under BATCH_BYTES: with 10 KB results at 16 in flight, unbounded batches cost
    * the main thread more per call (13–20 µs against 10–14 µs, three alternating runs). Large messages
    * are not the reason: V8 deserializes even 1.6 MB batches into the young generation.
    */
