@@ -70,7 +70,9 @@ interface PendingCall {
   timeoutMs: number;
   /** The caller asked for progress: only then is it forwarded. */
   progress: boolean;
-  /** This tick's latest progress notification (its params), not posted yet (see #take). */
+  /** Progress notifications posted this tick (see #take). */
+  burst: number;
+  /** This tick's latest progress notification beyond the burst (its params), not posted yet. */
   latest: ProgressParams | undefined;
 }
 
@@ -153,7 +155,7 @@ export class ConnectionHost implements HostApi {
     const { callId, timeoutMs } = req;
     const id = this.#wireId();
     const timer = setTimeout(this.#expire, timeoutMs, callId);
-    this.#calls.set(callId, { link, id, timer, timeoutMs, progress: req.progress, latest: undefined });
+    this.#calls.set(callId, { link, id, timer, timeoutMs, progress: req.progress, burst: 0, latest: undefined });
     this.#wireIds.set(id, callId);
     const params = req.progress
       ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
@@ -171,7 +173,7 @@ export class ConnectionHost implements HostApi {
     this.#wireIds.delete(call.id);
     clearTimeout(call.timer);
     // Its progress goes out ahead of its result.
-    if (call.latest) this.#postProgress(callId, call);
+    if (call.latest) this.#postProgress(callId, call.latest);
     this.#reply(callId, outcome);
     return call;
   }
@@ -192,9 +194,10 @@ export class ConnectionHost implements HostApi {
   /**
    * Sees every message of `link` before the SDK does and keeps what is ours: answers to our calls and
    * their progress. Returns false for what the SDK should handle. Progress for a call that did not ask
-   * for it is dropped (a server may send it to the request id anyway); for one that did, only the latest
-   * of a tick is posted, at the tick's end or ahead of the call's result: a flood of notifications costs
-   * the main thread one message per call and tick, not one per notification.
+   * for it is dropped (a server may send it to the request id anyway). For one that did, the first
+   * PROGRESS_BURST notifications of a tick are posted as they come; of the rest, only the latest, at the
+   * tick's end or ahead of the call's result: a flood costs the main thread a bounded number of messages
+   * per call and tick, not one per notification, and the caller always hears the latest.
    */
   #take(link: Link, message: JSONRPCMessage): boolean {
     if ("method" in message) {
@@ -204,11 +207,17 @@ export class ConnectionHost implements HostApi {
       if (callId === undefined) return false;
       const call = this.#calls.get(callId);
       if (call?.link !== link || !call.progress) return true;
-      if (!call.latest) {
+      if (call.burst === 0) {
+        // The tick's end resets the burst (and posts what was held back).
         if (this.#progressDue.length === 0) process.nextTick(this.#flushProgress);
         this.#progressDue.push(callId);
       }
-      call.latest = params;
+      if (call.burst < PROGRESS_BURST) {
+        call.burst++;
+        this.#postProgress(callId, params);
+      } else {
+        call.latest = params;
+      }
       return true;
     }
     const callId = this.#callIdOf((message as { id?: unknown }).id);
@@ -230,13 +239,15 @@ export class ConnectionHost implements HostApi {
     this.#progressDue = [];
     for (const callId of due) {
       const call = this.#calls.get(callId);
-      if (call?.latest) this.#postProgress(callId, call);
+      if (!call) continue;
+      if (call.latest) this.#postProgress(callId, call.latest);
+      call.latest = undefined;
+      call.burst = 0;
     }
   };
 
-  #postProgress(callId: number, call: PendingCall): void {
-    const { progressToken: _, ...progress } = call.latest!;
-    call.latest = undefined;
+  #postProgress(callId: number, params: ProgressParams): void {
+    const { progressToken: _, ...progress } = params;
     this.#post({ ev: "progress", callId, progress });
   }
 
@@ -631,6 +642,9 @@ function watchPostAnswers(fetch: FetchLike, onbroken: (error: unknown) => void):
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }
+
+/** Progress notifications per call and tick posted as they come; later ones in the tick are coalesced (see #take). */
+const PROGRESS_BURST = 8;
 
 /** Largest batch of results in one message (see #reply). */
 const BATCH_BYTES = 32 * 1024;
