@@ -4,10 +4,10 @@
  * schemas that cannot be compiled or change under the same `$id`.
  */
 import test, { type ExecutionContext } from "ava";
-import { createPool, McpPool, parseConfig, type PoolConfigInput } from "../src/index.js";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessagePort } from "node:worker_threads";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { createPool, McpPool, parseConfig, type PoolConfigInput } from "../src/index.js";
 import { isAlive, tmpFile, waitFor } from "./helpers/fixtures.js";
 import { server, settle, testSlots, textOf } from "./helpers/faults.js";
 
@@ -177,7 +177,8 @@ test("a tool whose outputSchema cannot be compiled leaves its server and its oth
 
 // ---- item 8: a flood of progress notifications ------------------------------------------------
 
-// Messages the main thread receives from workers on their ports: the cost a flood puts on the host.
+// Messages the main thread receives from workers on their ports, the cost a flood puts on the host: counted
+// by every 'message' listener added with on(), from module load on (before any pool of this file exists).
 let portMessages = 0;
 const portOn = MessagePort.prototype.on;
 MessagePort.prototype.on = function (this: MessagePort, event: string, listener: (...args: unknown[]) => void) {
