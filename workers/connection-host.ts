@@ -274,8 +274,8 @@ export class ConnectionHost implements HostApi {
    * Results wait for the end of this tick, then go together (a call's progress still due is posted
    * ahead of its result, in #settle). A batch stays under BATCH_BYTES: with 10 KB results at 16 in
    * flight, unbounded batches cost the main thread more per call (13–20 µs against 10–14 µs, three
-   * alternating runs). Large messages
-   * are not the reason: V8 deserializes even 1.6 MB batches into the young generation.
+   * alternating runs). Large messages are not the reason: V8 deserializes even 1.6 MB batches into the
+   * young generation.
    */
   #reply(callId: number, outcome: Outcome<CallToolResult>): void {
     const bytes = approxBytes(outcome);
