@@ -215,10 +215,13 @@ export class ProcessGroupStdioTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.#child?.stdin;
-    // Refused at once while stopping: a stdin already ended (or destroyed) never emits 'drain' again,
-    // and the SDK's connect() awaits its `initialized` notification's send, so a wait here would hold
-    // a connect that met close() until the worker's close grace ran out.
-    if (!stdin || this.#closed || this.#stopping || !stdin.writable) throw new Error("Not connected");
+    // Refused at once while stopping: an ended stdin never emits 'drain' again, and the SDK's connect()
+    // awaits its `initialized` notification's send, so a wait here would hold a connect that met close()
+    // until the worker's close grace ran out.
+    if (!stdin || this.#closed || this.#stopping) throw new Error("Not connected");
+    // A stdin broken under a server that died (EPIPE) before its exit is seen: the message is lost with
+    // the server, and the link's loss, on its way, decides what becomes of it (a call ends CONNECTION_LOST).
+    if (!stdin.writable) return;
     // The requests of one tick (a CallBatch) leave in one writev: the server then reads them in one
     // chunk instead of waking per request (about 10% less server CPU per echo call at 64 in flight).
     if (!stdin.writableCorked) {
