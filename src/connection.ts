@@ -414,6 +414,8 @@ export class Connection {
   close(code: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST"): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closeCode = code;
+    // Closed before its first attempt ended: that attempt is over, and pool.ready() must not wait for it.
+    this.#markFirstResult();
     this.#setState("closing");
     this.#closing = this.#close();
     return this.#closing;

@@ -10,7 +10,6 @@ import type { MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
   ErrorCode as RpcCode,
@@ -46,6 +45,7 @@ import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
 import { CallStreams, HttpCall, RECONNECTION_OPTIONS, type CallStreamHost } from "./http-calls.js";
+import { deferredValidator, ListingValidators } from "./validators.js";
 
 installErrorTransfer();
 
@@ -77,7 +77,15 @@ interface PendingCall {
   timeoutMs: number;
   /** On a Streamable HTTP link: its requests' abort and its stream's resumption (see CallStreams). */
   http: HttpCall | undefined;
+  /** The caller asked for progress: only then is it forwarded. */
+  progress: boolean;
+  /** Progress notifications posted this tick (see #take). */
+  burst: number;
+  /** This tick's latest progress notification beyond the burst (its params), not posted yet. */
+  latest: ProgressParams | undefined;
 }
+
+type ProgressParams = { progressToken?: unknown } & Progress;
 
 /** One open transport and the client on it; a new one per (re)open. */
 interface Link {
@@ -113,13 +121,16 @@ export class ConnectionHost implements HostApi {
   #nextWireId = FIRST_WIRE_ID;
   #validators = new Map<string, JsonSchemaValidator<unknown> | null>();
   #tools: Tool[] = [];
-  #ajv = new AjvJsonSchemaValidator();
+  /** Compiled inputSchemas of the current listing; a new listing starts afresh (see validators.ts). */
+  #schemas = new ListingValidators();
   #keepalive: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshAgain = false;
   /** Results of this tick, posted together at its end (see CallBatch). */
   #results: CallResult[] = [];
   #resultBytes = 0;
+  /** Calls with progress to post at the end of this tick (see #take). */
+  #progressDue: number[] = [];
 
   constructor(spec: ConnectionSpec, port: MessagePort) {
     this.#spec = spec;
@@ -157,7 +168,7 @@ export class ConnectionHost implements HostApi {
     const id = this.#wireId();
     const timer = setTimeout(this.#expire, timeoutMs, callId);
     const http = link.streams ? new HttpCall(id) : undefined;
-    this.#calls.set(callId, { link, id, timer, timeoutMs, http });
+    this.#calls.set(callId, { link, id, timer, timeoutMs, http, progress: req.progress, burst: 0, latest: undefined });
     this.#wireIds.set(id, callId);
     const params = req.progress
       ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
@@ -176,6 +187,8 @@ export class ConnectionHost implements HostApi {
     this.#wireIds.delete(call.id);
     clearTimeout(call.timer);
     if (call.http) call.link.streams!.callEnded(call.http, outcome.ok);
+    // Its progress goes out ahead of its result.
+    if (call.latest) this.#postProgress(callId, call.latest);
     this.#reply(callId, outcome);
     return call;
   }
@@ -195,16 +208,31 @@ export class ConnectionHost implements HostApi {
 
   /**
    * Sees every message of `link` before the SDK does and keeps what is ours: answers to our calls and
-   * their progress. Progress is forwarded as each message arrives, so progress sent just before a
-   * result in the same chunk goes out ahead of it. Returns false for what the SDK should handle.
+   * their progress. Returns false for what the SDK should handle. Progress for a call that did not ask
+   * for it is dropped (a server may send it to the request id anyway). For one that did, the first
+   * PROGRESS_BURST notifications of a tick are posted as they come; of the rest, only the latest, at the
+   * tick's end or ahead of the call's result: a flood costs the main thread a bounded number of messages
+   * per call and tick, not one per notification, and the caller always hears the latest.
    */
   #take(link: Link, message: JSONRPCMessage): boolean {
     if ("method" in message) {
       if (message.method !== "notifications/progress" || "id" in message) return false;
-      const { progressToken, ...progress } = (message.params ?? {}) as { progressToken?: unknown } & Progress;
-      const callId = this.#callIdOf(progressToken);
+      const params = (message.params ?? {}) as ProgressParams;
+      const callId = this.#callIdOf(params.progressToken);
       if (callId === undefined) return false;
-      if (this.#calls.get(callId)?.link === link) this.#post({ ev: "progress", callId, progress });
+      const call = this.#calls.get(callId);
+      if (call?.link !== link || !call.progress) return true;
+      if (call.burst === 0) {
+        // The tick's end resets the burst (and posts what was held back).
+        if (this.#progressDue.length === 0) process.nextTick(this.#flushProgress);
+        this.#progressDue.push(callId);
+      }
+      if (call.burst < PROGRESS_BURST) {
+        call.burst++;
+        this.#postProgress(callId, params);
+      } else {
+        call.latest = params;
+      }
       return true;
     }
     const callId = this.#callIdOf((message as { id?: unknown }).id);
@@ -221,6 +249,23 @@ export class ConnectionHost implements HostApi {
       this.#settle(callId, { ok: false, error: rpcError(answer.error) });
     }
     return true;
+  }
+
+  readonly #flushProgress = (): void => {
+    const due = this.#progressDue;
+    this.#progressDue = [];
+    for (const callId of due) {
+      const call = this.#calls.get(callId);
+      if (!call) continue;
+      if (call.latest) this.#postProgress(callId, call.latest);
+      call.latest = undefined;
+      call.burst = 0;
+    }
+  };
+
+  #postProgress(callId: number, params: ProgressParams): void {
+    const { progressToken: _, ...progress } = params;
+    this.#post({ ev: "progress", callId, progress });
   }
 
   #wireId(): number {
@@ -243,10 +288,11 @@ export class ConnectionHost implements HostApi {
   }
 
   /**
-   * Results wait for the end of this tick, then go together (progress, posted at once, stays ahead of
-   * them). A batch stays under BATCH_BYTES: with 10 KB results at 16 in flight, unbounded batches cost
-   * the main thread more per call (13–20 µs against 10–14 µs, three alternating runs). Large messages
-   * are not the reason: V8 deserializes even 1.6 MB batches into the young generation.
+   * Results wait for the end of this tick, then go together (a call's progress still due is posted
+   * ahead of its result, in #settle). A batch stays under BATCH_BYTES: with 10 KB results at 16 in
+   * flight, unbounded batches cost the main thread more per call (13–20 µs against 10–14 µs, three
+   * alternating runs). Large messages are not the reason: V8 deserializes even 1.6 MB batches into the
+   * young generation.
    */
   #reply(callId: number, outcome: Outcome<CallToolResult>): void {
     const bytes = approxBytes(outcome);
@@ -333,7 +379,7 @@ export class ConnectionHost implements HostApi {
       if (this.#closing) return wireError("POOL_CLOSED", "closing");
       const streams = spec.transport === "http" ? new CallStreams(this.#callStreamHost(() => link)) : undefined;
       const transport = this.#createTransport((id) => this.#oversize(link, id), streams);
-      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      const client = new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator: deferredValidator });
       let lostResolve!: () => void;
       link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)), streams };
       const mine = link;
@@ -468,6 +514,7 @@ export class ConnectionHost implements HostApi {
   #setTools(tools: Tool[]): void {
     this.#tools = tools;
     this.#validators.clear();
+    this.#schemas = new ListingValidators();
   }
 
   /** After list_changed: list again; notifications that arrive meanwhile cause one more listing. */
@@ -546,7 +593,7 @@ export class ConnectionHost implements HostApi {
       validator = null;
       if (tool?.inputSchema) {
         try {
-          validator = this.#ajv.getValidator(tool.inputSchema as never);
+          validator = this.#schemas.compile(tool.inputSchema as never);
         } catch {
           validator = null; // a schema ajv cannot compile is the server's problem, not a reason to refuse calls
         }
@@ -625,6 +672,9 @@ function outOfHeap(bytes: number): void {
     throw error;
   });
 }
+
+/** Progress notifications per call and tick posted as they come; later ones in the tick are coalesced (see #take). */
+const PROGRESS_BURST = 8;
 
 /** Largest batch of results in one message (see #reply). */
 const BATCH_BYTES = 32 * 1024;

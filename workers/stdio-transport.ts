@@ -72,6 +72,8 @@ export class ProcessGroupStdioTransport implements Transport {
   #stopping = false;
   /** The server's start time, read at its spawn: its group is signalled only while it is still ours. */
   #startTime: string | undefined;
+  /** While stdin is full: the wait for its 'drain' (see #drained). */
+  #drain: { promise: Promise<void>; release: () => void } | undefined;
 
   constructor(opts: StdioOptions) {
     this.#opts = opts;
@@ -216,24 +218,42 @@ export class ProcessGroupStdioTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.#child?.stdin;
-    if (!stdin || this.#closed) throw new Error("Not connected");
+    // Refused at once while stopping: an ended stdin never emits 'drain' again, and the SDK's connect()
+    // awaits its `initialized` notification's send, so a wait here would hold a connect that met close()
+    // until the worker's close grace ran out.
+    if (!stdin || this.#closed || this.#stopping) throw new Error("Not connected");
+    // A stdin broken under a server that died (EPIPE) before its exit is seen: the message is lost with
+    // the server, and the link's loss, on its way, decides what becomes of it (a call ends CONNECTION_LOST).
+    if (!stdin.writable) return;
     // The requests of one tick (a CallBatch) leave in one writev: the server then reads them in one
     // chunk instead of waking per request (about 10% less server CPU per echo call at 64 in flight).
     if (!stdin.writableCorked) {
       stdin.cork();
       process.nextTick(uncork, stdin);
     }
-    if (!stdin.write(serializeMessage(message))) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stdin.off("drain", done);
-          stdin.off("close", done);
-          resolve();
-        };
-        stdin.once("drain", done);
-        stdin.once("close", done);
-      });
-    }
+    if (!stdin.write(serializeMessage(message))) await this.#drained(stdin);
+  }
+
+  /**
+   * One wait for 'drain' shared by every send that found stdin full. It ends on 'drain', on stdin's
+   * close, and when the transport stops or ends (then what was written is flushed or lost with the
+   * server, and a call's fate is decided by the link's loss, not by this send).
+   */
+  #drained(stdin: NonNullable<ChildProcess["stdin"]>): Promise<void> {
+    if (this.#drain) return this.#drain.promise;
+    let release!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      release = () => {
+        stdin.off("drain", release);
+        stdin.off("close", release);
+        if (this.#drain?.promise === promise) this.#drain = undefined;
+        resolve();
+      };
+    });
+    stdin.once("drain", release);
+    stdin.once("close", release);
+    this.#drain = { promise, release };
+    return promise;
   }
 
   /**
@@ -252,6 +272,7 @@ export class ProcessGroupStdioTransport implements Transport {
 
   async #shutdown(child: ChildProcess, pid: number): Promise<void> {
     this.#stopping = true;
+    this.#drain?.release();
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
@@ -279,6 +300,7 @@ export class ProcessGroupStdioTransport implements Transport {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#drain?.release();
     if (this.#oversize) clearTimeout(this.#oversize.timer);
     this.#oversize = undefined;
     this.#pending = [];
