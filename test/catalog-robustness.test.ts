@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { buildCatalog, Catalog } from "../src/catalog.js";
-import { createPool, McpPool, McpPoolError, parseConfig, type PoolEvent, type PoolTool } from "../src/index.js";
+import { createPool, McpPool, parseConfig, type PoolEvent, type PoolTool } from "../src/index.js";
+import { code } from "./helpers/faults.js";
 import { startHttpFixture, stdioServer, waitFor } from "./helpers/fixtures.js";
 
 const CATALOG_SERVER = fileURLToPath(new URL("./fixtures/catalog-server.js", import.meta.url));
@@ -47,15 +48,6 @@ const names = (entries: PoolTool[]) => entries.map((e) => e.name);
 function text(result: CallToolResult): string {
   const first = result.content[0];
   return first && first.type === "text" ? first.text : "";
-}
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "resolved";
-  } catch (error) {
-    return error instanceof McpPoolError ? error.code : `not an McpPoolError: ${String(error)}`;
-  }
 }
 
 // ---------------------------------------------------------------- pure

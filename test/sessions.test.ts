@@ -4,7 +4,8 @@
  */
 import test from "ava";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { createPool, McpPool, McpPoolError, parseConfig, type PoolConfigInput, type PoolEvent } from "../src/index.js";
+import { createPool, McpPool, parseConfig, type PoolConfigInput, type PoolEvent } from "../src/index.js";
+import { code } from "./helpers/faults.js";
 import { isAlive, startHttpFixture, stdioServer, waitFor } from "./helpers/fixtures.js";
 
 function text(result: CallToolResult): string {
@@ -36,15 +37,6 @@ const PATIENT = { acquireTimeoutMs: 30_000 };
 
 // Serial: every test starts server processes (~0.5 s of CPU each) and some measure idle timeouts;
 // run together on a 2-core machine they starve each other's connects.
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "resolved";
-  } catch (error) {
-    return error instanceof McpPoolError ? error.code : `not an McpPoolError: ${String(error)}`;
-  }
-}
 
 test.serial("each session keeps its own state on its own server process of a session-scoped stdio server", async (t) => {
   const pool = await createPool({ servers: { s: { ...stdioServer(), scope: "session" } }, limits: PATIENT });

@@ -16,6 +16,16 @@ export function server(config: ServerConfigInput): ServerConfigInput {
   return { reconnect: FAST_RECONNECT, connectTimeoutMs: 30_000, keepalive: { intervalMs: 0 }, ...config };
 }
 
+/** How a call ended, as a word: "resolved", or its McpPoolError code. */
+export async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "resolved";
+  } catch (error) {
+    return error instanceof McpPoolError ? error.code : `not an McpPoolError: ${String(error)}`;
+  }
+}
+
 export type Settled = { ok: true; text: string } | { ok: false; code: string };
 
 /** Settles a call into a plain value, so tests can check the outcome and never hang on it. */
