@@ -290,17 +290,17 @@ class Engine implements GroupHost {
    * A call from `callTool` or, with `handleId` and `handleOptions`, from a session handle. Everything the
    * caller passed is checked before anything is counted, opened or sent.
    */
-  call(name: string, args: Record<string, unknown>, options: CallToolOptions, handleId?: string, handleOptions?: SessionOptions): Promise<CallToolResult> {
+  call(name: string, args: Record<string, unknown>, options: CallToolOptions, handleId?: string, handleOptions?: SessionOptions, listed = false): Promise<CallToolResult> {
     if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
     const badCall = callProblem(name, options);
     if (badCall !== undefined) return reject("INVALID_ARGUMENTS", badCall, undefined, undefined);
     const entry = this.#view(handleId ?? options.sessionId).resolve(name);
     if (!entry) {
-      // A server that has never listed its tools (it failed to start) cannot resolve its names yet:
-      // that is the server's unavailability, not a missing tool.
-      const unlisted = this.#unlistedOwner(name);
-      if (unlisted) return reject("SERVER_UNAVAILABLE", `server "${unlisted.server}" has not become ready yet`, unlisted.server, unlisted.tool);
-      return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
+      const sessionId = handleId ?? options.sessionId;
+      // The name may be one of the session's own tools that its connections have not listed yet (a server
+      // whose tools depend on the caller): list them first, as session.listTools() would, then look again.
+      if (sessionId !== undefined && !listed && this.#sessionUnlisted(sessionId)) return this.#callAfterListing(name, args, options, sessionId, handleId, handleOptions);
+      return this.#notFound(name);
     }
     const server = this.#config.servers[entry.server]!;
     const badArgs = argsProblem(args);
@@ -330,6 +330,26 @@ class Engine implements GroupHost {
     return new Promise<CallToolResult>((resolve, reject) => {
       this.#dispatch({ entry, server, args, options, deadline, session, retried: false, resolve, reject });
     });
+  }
+
+  /** A name no catalog resolves: a server that has never listed its tools cannot resolve its names yet (its unavailability), else no such tool. */
+  #notFound(name: string): Promise<never> {
+    const unlisted = this.#unlistedOwner(name);
+    if (unlisted) return reject("SERVER_UNAVAILABLE", `server "${unlisted.server}" has not become ready yet`, unlisted.server, unlisted.tool);
+    return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
+  }
+
+  /** Whether some session-scoped server has not listed its tools to this session (or the session is not open yet). */
+  #sessionUnlisted(sessionId: string): boolean {
+    const catalog = this.#sessions.get(sessionId)?.catalog;
+    for (const server of this.#servers) if (server.scope === "session" && !catalog?.has(server.name)) return true;
+    return false;
+  }
+
+  /** A call whose name the session's view may hold once its own connections have listed their tools (see call()). */
+  async #callAfterListing(name: string, args: Record<string, unknown>, options: CallToolOptions, sessionId: string, handleId: string | undefined, handleOptions: SessionOptions | undefined): Promise<CallToolResult> {
+    await this.#listSessionTools(this.#openSession(sessionId, handleOptions), options.timeoutMs);
+    return this.call(name, args, options, handleId, handleOptions, true);
   }
 
   /** The tools a session sees: its own lists of its session-scoped servers over the pool's (see Session.catalog). */
@@ -442,7 +462,7 @@ class Engine implements GroupHost {
    * Opens the session's connections to its session-scoped servers that have not listed its tools yet, and
    * waits (as a call would) until each has listed them or failed: what a server lists may depend on who asks.
    */
-  async #listSessionTools(session: Session): Promise<void> {
+  async #listSessionTools(session: Session, timeoutMs?: number): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const server of this.#servers) {
       if (server.scope !== "session" || session.catalog?.has(server.name)) continue;
@@ -452,7 +472,7 @@ class Engine implements GroupHost {
           group.acquire({
             server: server.name,
             tool: "tools/list",
-            deadline: Date.now() + server.connectTimeoutMs + this.acquireTimeoutMs,
+            deadline: Date.now() + (timeoutMs ?? server.connectTimeoutMs + this.acquireTimeoutMs),
             timer: undefined,
             signal: undefined,
             onAbort: undefined,

@@ -212,6 +212,18 @@ test("each session lists and calls only its own tools of a session-scoped server
   t.false(names(await bob.listTools()).includes("h__private_alice"));
 });
 
+test("a session's first call to one of its own tools finds it without listing first, and never finds another session's", async (t) => {
+  const url = await catalogHttpServer(t, "--per-user");
+  const pool = await createPool({ servers: { h: { url, scope: "session" } }, limits: { acquireTimeoutMs: 30_000 } });
+  t.teardown(() => pool.close());
+  const carol = pool.session("carol", { headers: { Authorization: "Bearer carol" } });
+  t.is(text(await carol.callTool("h__private_carol")), "private tool of carol");
+  const dave = pool.session("dave", { headers: { Authorization: "Bearer dave" } });
+  t.is(await code(dave.callTool("h__private_carol")), "TOOL_NOT_FOUND");
+  t.is(text(await pool.callTool("h__private_dave", {}, { sessionId: "dave" })), "private tool of dave");
+  t.is(await code(pool.callTool("h__private_dave")), "TOOL_NOT_FOUND");
+});
+
 test("a tool that requires task augmentation is not listed and calling it is TOOL_NOT_FOUND; an optional one works", async (t) => {
   const pool = await createPool({ servers: { s: catalogServer("--task-tools") } });
   t.teardown(() => pool.close());
