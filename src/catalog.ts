@@ -95,13 +95,15 @@ export class Catalog {
    */
   update(server: string, tools: readonly Tool[]): boolean {
     const before = this.#tools.get(server);
-    const seen = before ?? (this.#base ? this.#base.#tools.get(server) : undefined);
     this.#versions.set(server, (this.#versions.get(server) ?? 0) + 1);
+    // One comparison per list: a long list is serialized to compare it.
     if (before && sameTools(before, tools)) return false;
     this.#tools.set(server, tools);
     if (this.#sealed) this.#name(server, this.#release(server, tools));
     else this.#rebuild();
-    return !(seen && sameTools(seen, tools));
+    if (before) return true;
+    const base = this.#base ? this.#base.#tools.get(server) : undefined;
+    return !(base && sameTools(base, tools));
   }
 
   /** Names every server's tools afresh, in config order (before the catalog is sealed: nothing is handed out yet). */

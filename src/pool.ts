@@ -14,7 +14,7 @@ import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
-import { argsProblem, callProblem, sameHeaders, sessionIdProblem, sessionOptionsProblem } from "./validate.js";
+import { argsProblem, readCall, sameHeaders, sessionIdProblem, sessionOptionsProblem, type CheckedCallOptions } from "./validate.js";
 
 installErrorTransfer((wire) => McpPoolError.fromWire(wire));
 
@@ -147,7 +147,8 @@ interface CallState {
   entry: PoolTool;
   server: ServerConfig;
   args: Record<string, unknown>;
-  options: CallToolOptions;
+  /** The caller's options, as read and checked once (see readCall). */
+  options: CheckedCallOptions;
   deadline: number;
   session: Session | undefined;
   retried: boolean;
@@ -241,7 +242,7 @@ class Engine implements GroupHost {
     void (async () => {
       const { maxAttempts, initialDelayMs, maxDelayMs, probeIntervalMs } = server.reconnect;
       for (let failures = 0; ; ) {
-        const ready = await this.#discoverOnce(server);
+        const ready = await this.#discoverOnce(server, attempted);
         attempted();
         if (ready || this.#closing || this.catalog.has(server.name)) return;
         failures++;
@@ -259,13 +260,22 @@ class Engine implements GroupHost {
     return first;
   }
 
-  /** One discovery attempt: a worker slot (however long that takes), then one connect. Whether it listed the tools. */
-  async #discoverOnce(server: ServerConfig): Promise<boolean> {
+  /**
+   * One discovery attempt: a worker slot (however long that takes), then one connect. Whether it listed the
+   * tools. A slot wait longer than connectTimeoutMs calls `waitedLong`: createPool() does not wait for it
+   * (at the worker cap, many lazy servers would otherwise hold it for turns of connectTimeoutMs each).
+   */
+  async #discoverOnce(server: ServerConfig, waitedLong: () => void): Promise<boolean> {
     if (this.#closing) return false;
     const group = new ServerGroup({ ...server, connections: { ...server.connections, min: 1, max: 1 } }, this);
     this.#discovery.set(server.name, group);
     group.fill();
-    while (!group.connections[0] && !this.#closing) await this.#discoveryWait(new Promise<void>((resolve) => setTimeout(resolve, 25)));
+    if (!group.connections[0]) {
+      const long = setTimeout(waitedLong, server.connectTimeoutMs);
+      long.unref();
+      await this.#discoveryWait(group.opened());
+      clearTimeout(long);
+    }
     const conn = group.connections[0];
     if (conn) await this.#discoveryWait(conn.settled);
     const ready = conn?.state === "ready";
@@ -292,22 +302,22 @@ class Engine implements GroupHost {
    */
   call(name: string, args: Record<string, unknown>, options: CallToolOptions, handleId?: string, handleOptions?: SessionOptions, listed = false): Promise<CallToolResult> {
     if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const badCall = callProblem(name, options);
-    if (badCall !== undefined) return reject("INVALID_ARGUMENTS", badCall, undefined, undefined);
-    const entry = this.#view(handleId ?? options.sessionId).resolve(name);
+    const checked = readCall(name, options);
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const entry = this.#view(handleId ?? checked.sessionId).resolve(name);
     if (!entry) {
-      const sessionId = handleId ?? options.sessionId;
+      const sessionId = handleId ?? checked.sessionId;
       // The name may be one of the session's own tools that its connections have not listed yet (a server
       // whose tools depend on the caller): list them first, as session.listTools() would, then look again.
-      if (sessionId !== undefined && !listed && this.#sessionUnlisted(sessionId)) return this.#callAfterListing(name, args, options, sessionId, handleId, handleOptions);
+      if (sessionId !== undefined && !listed && this.#sessionUnlisted(sessionId)) return this.#callAfterListing(name, args, options, checked.timeoutMs, sessionId, handleId, handleOptions);
       return this.#notFound(name);
     }
     const server = this.#config.servers[entry.server]!;
     const badArgs = argsProblem(args);
     if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, server.name, entry.tool.name);
-    if (options.signal?.aborted) return reject("ABORTED", "aborted before the call started", server.name, entry.tool.name);
-    const timeoutMs = options.timeoutMs ?? server.toolCallTimeoutMs;
-    const sessionId = handleId ?? options.sessionId;
+    if (checked.signal?.aborted) return reject("ABORTED", "aborted before the call started", server.name, entry.tool.name);
+    const timeoutMs = checked.timeoutMs ?? server.toolCallTimeoutMs;
+    const sessionId = handleId ?? checked.sessionId;
     if (server.scope === "session" && sessionId === undefined) {
       return reject("INVALID_ARGUMENTS", `server "${server.name}" is session-scoped: call it with a sessionId or through pool.session(id)`, server.name, entry.tool.name);
     }
@@ -328,7 +338,7 @@ class Engine implements GroupHost {
     }
     // One promise per call, the caller's: the connection settles it through #settle (no promise chain).
     return new Promise<CallToolResult>((resolve, reject) => {
-      this.#dispatch({ entry, server, args, options, deadline, session, retried: false, resolve, reject });
+      this.#dispatch({ entry, server, args, options: checked, deadline, session, retried: false, resolve, reject });
     });
   }
 
@@ -347,8 +357,8 @@ class Engine implements GroupHost {
   }
 
   /** A call whose name the session's view may hold once its own connections have listed their tools (see call()). */
-  async #callAfterListing(name: string, args: Record<string, unknown>, options: CallToolOptions, sessionId: string, handleId: string | undefined, handleOptions: SessionOptions | undefined): Promise<CallToolResult> {
-    await this.#listSessionTools(this.#openSession(sessionId, handleOptions), options.timeoutMs);
+  async #callAfterListing(name: string, args: Record<string, unknown>, options: CallToolOptions, timeoutMs: number | undefined, sessionId: string, handleId: string | undefined, handleOptions: SessionOptions | undefined): Promise<CallToolResult> {
+    await this.#listSessionTools(this.#openSession(sessionId, handleOptions), timeoutMs);
     return this.call(name, args, options, handleId, handleOptions, true);
   }
 
@@ -747,7 +757,13 @@ function eventOf(conn: Connection, error?: unknown): PoolEvent {
  * that gives other headers for it is refused; one that gives none uses the session as it is.
  */
 function checkHeaders(session: Session, options: SessionOptions | undefined): void {
-  if (options?.headers === undefined || sameHeaders(session.headers, options.headers)) return;
+  const headers = options?.headers;
+  // A handle's headers are its own frozen copy: once found the same, that object is not compared again.
+  if (headers === undefined || headers === session.acceptedHeaders) return;
+  if (sameHeaders(session.headers, headers)) {
+    session.acceptedHeaders = headers;
+    return;
+  }
   // The message names no header: their values are credentials.
   throw new McpPoolError("INVALID_ARGUMENTS", `session "${session.id}" is open with other headers; a session's headers are fixed until it closes`);
 }

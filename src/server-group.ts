@@ -66,6 +66,8 @@ export class ServerGroup implements ConnectionOwner {
   readonly #waiters: Waiter[] = [];
   /** Waiting for a worker slot to open a connection. */
   #wantsSlot = false;
+  /** Wakes the one who waits in `opened()`. */
+  #onOpened: (() => void) | undefined;
   #closed = false;
 
   constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string>) {
@@ -87,6 +89,12 @@ export class ServerGroup implements ConnectionOwner {
 
   get wantsSlot(): boolean {
     return this.#wantsSlot;
+  }
+
+  /** Resolves once the group has a connection (at once if it has one). One waiter at a time (the pool's discovery). */
+  opened(): Promise<void> {
+    if (this.connections.length > 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#onOpened = resolve));
   }
 
   /** Opens connections up to `connections.min`. */
@@ -131,6 +139,9 @@ export class ServerGroup implements ConnectionOwner {
     };
     const conn = new Connection(spec, this.sessionId, this.#host.supervisor, this);
     this.connections.push(conn);
+    const opened = this.#onOpened;
+    this.#onOpened = undefined;
+    opened?.();
     return conn;
   }
 

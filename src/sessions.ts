@@ -18,6 +18,8 @@ export interface SessionOptions {
 export class Session {
   readonly id: string;
   readonly headers: Record<string, string>;
+  /** The last headers object a handle gave that matched `headers` (see checkHeaders in pool.ts). */
+  acceptedHeaders: Readonly<Record<string, string>> | undefined;
   readonly groups = new Map<string, ServerGroup>();
   /**
    * This session's view of the tools, once one of its connections has listed them: a session-scoped

@@ -5,6 +5,7 @@
  * returns why the input is unusable (the message of an INVALID_ARGUMENTS error), or undefined.
  */
 import { MAX_TIMER_MS } from "./config.js";
+import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 
 /** Longest session id: ids are map keys, event payloads and stats entries, not payloads. */
 export const MAX_SESSION_ID_LENGTH = 256;
@@ -26,15 +27,30 @@ export function sessionIdProblem(id: unknown): string | undefined {
   return undefined;
 }
 
-/** A tool's pool name and the options of one call (anything but the arguments). */
-export function callProblem(name: unknown, options: unknown): string | undefined {
+/** The options of one call as read, once, and checked (see readCall). */
+export interface CheckedCallOptions {
+  sessionId: string | undefined;
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+  onProgress: ((progress: Progress) => void) | undefined;
+}
+
+/**
+ * A tool's pool name and the options of one call (anything but the arguments): the options as read once
+ * and checked, or what is wrong with them. The call uses only what was read here: a getter on the caller's
+ * object is not asked again, so it cannot hand the pool something else after the check.
+ */
+export function readCall(name: unknown, options: unknown): CheckedCallOptions | string {
   if (typeof name !== "string" || name === "") return `a tool name must be a non-empty string, not ${kindOf(name)}`;
   if (options === null || typeof options !== "object" || Array.isArray(options)) return `call options must be an object, not ${kindOf(options)}`;
+  let read: Record<string, unknown>;
   try {
-    return callOptionsProblem(options as Record<string, unknown>);
+    const { sessionId, timeoutMs, signal, onProgress } = options as Record<string, unknown>;
+    read = { sessionId, timeoutMs, signal, onProgress };
   } catch (error) {
     return `reading the call options threw: ${describe(error)}`;
   }
+  return callOptionsProblem(read) ?? (read as unknown as CheckedCallOptions);
 }
 
 function callOptionsProblem(options: Record<string, unknown>): string | undefined {

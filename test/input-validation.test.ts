@@ -268,3 +268,17 @@ test.serial("a throwing or rejecting user callback (onProgress, event listeners)
   const warnings = Number(lines.find((l) => l.startsWith("warnings "))?.slice("warnings ".length));
   t.true(warnings >= 4, `warnings: ${warnings}; stderr: ${stderr}`);
 });
+
+test("call options are read once: a getter that answers differently after the check cannot slip a bad value into the call", async (t) => {
+  const { pool } = await openPool(t);
+  let reads = 0;
+  const options = {
+    get signal(): AbortSignal | undefined {
+      reads++;
+      return reads === 1 ? undefined : ({ aborted: false } as AbortSignal);
+    },
+  };
+  t.is(await outcome(() => pool.callTool("fixture__echo", { message: "once" }, options)), "resolved");
+  t.is(reads, 1);
+  t.is(pool.stats().calls.inFlight, 0);
+});
