@@ -10,7 +10,7 @@ import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { callSafely } from "./callbacks.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
+import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -64,6 +64,8 @@ export class Connection {
   restarts = 0;
   /** The server's tools as this connection last listed them. */
   tools: Tool[] | undefined;
+  /** What the server said of itself when this connection last became ready. */
+  serverInfo: ServerInfo | undefined;
   /** Last time a call finished or started here (for idle eviction). */
   lastUsed = Date.now();
 
@@ -176,6 +178,7 @@ export class Connection {
         this.threadId = event.threadId;
         if (event.pid !== undefined) this.pid = event.pid;
         this.tools = event.tools;
+        this.serverInfo = event.server;
         this.failedAttempts = 0;
         this.lastError = undefined;
         this.#crashes = 0;

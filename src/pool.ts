@@ -9,7 +9,7 @@ import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo } from "./protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
@@ -134,6 +134,15 @@ export class McpPool extends EventEmitter {
   }
 
   /**
+   * What server `name` said of itself at the last handshake of any of its connections: protocol version,
+   * `serverInfo` (name, version, title), `instructions` (for an agent's prompt) and capabilities.
+   * `undefined` before its first connect, or for a name that is not a configured server.
+   */
+  serverInfo(name: string): ServerInfo | undefined {
+    return this.#engine.serverInfos.get(name);
+  }
+
+  /**
    * Stops admitting calls (POOL_CLOSED), lets calls in flight finish up to `limits.drainTimeoutMs`,
    * then closes every connection in its own worker. Idempotent: repeat calls get the same promise.
    */
@@ -166,6 +175,8 @@ class Engine implements GroupHost {
   readonly maxMessageBytes: number;
   readonly workerNice: number;
   queued = 0;
+  /** Per server: what it said of itself at the last handshake of any of its connections. */
+  readonly serverInfos = new Map<string, ServerInfo>();
 
   readonly #config: PoolConfig;
   readonly #emitter: EventEmitter;
@@ -644,6 +655,7 @@ class Engine implements GroupHost {
 
   connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void {
     if (kind === "lost") this.counts.serverCrashes++;
+    if (kind === "ready" && conn.serverInfo) this.serverInfos.set(conn.server, conn.serverInfo);
     this.#emitter.emit(`connection:${kind}`, eventOf(conn, error));
   }
 
@@ -710,6 +722,7 @@ class Engine implements GroupHost {
         return groups;
       },
       discoveryState: (server) => this.#discoveryState.get(server),
+      protocolVersion: (server) => this.serverInfos.get(server)?.protocolVersion,
     });
   }
 

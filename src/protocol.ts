@@ -2,7 +2,7 @@
  * Imported by both the main thread (`src/`) and the workers (`workers/`), as is process-group.ts:
  * the connection host's RPC interface, the messages it posts, and how errors cross the port.
  */
-import type { CallToolResult, LoggingLevel, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Implementation, LoggingLevel, ServerCapabilities, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";
 
 /** Every failure a caller can see is one of these codes (see CONTRACT.md). */
 export const ERROR_CODES = [
@@ -33,6 +33,15 @@ export interface WireError {
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
 export type ConnectionState = "connecting" | "ready" | "reconnecting" | "failed" | "closing" | "closed";
+
+/** What a server said of itself at its last handshake (`pool.serverInfo(name)`). */
+export interface ServerInfo {
+  /** The protocol version in use on the connection, e.g. "2025-11-25". */
+  protocolVersion: string | undefined;
+  serverInfo: Implementation;
+  instructions?: string;
+  capabilities: ServerCapabilities;
+}
 
 export interface ReconnectPolicy {
   maxAttempts: number;
@@ -93,7 +102,7 @@ export interface HostApi {
 export type HostEvent =
   /** `failedAttempts`: connect attempts that failed since the connection was last ready (0 while it is recovering normally). */
   | { ev: "state"; state: ConnectionState; failedAttempts: number; error?: WireError; threadId: number }
-  | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number }
+  | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number; server: ServerInfo }
   | { ev: "tools"; tools: Tool[] }
   /** `startTime`: the server's start time as the worker read it at the spawn (see process-group.ts startTimeOf). */
   | { ev: "pid"; pid: number; startTime?: string }

@@ -17,6 +17,8 @@ export interface ConnectionStats {
 
 export interface ServerStats {
   state: ConnectionState;
+  /** The protocol version in use (e.g. "2025-11-25"); absent before the first connect. */
+  protocolVersion?: string;
   tools: number;
   connections: ConnectionStats[];
 }
@@ -41,6 +43,7 @@ export interface StatsSource {
   closed: boolean;
   groupsOf(server: string): ServerGroup[];
   discoveryState(server: string): ConnectionState | undefined;
+  protocolVersion(server: string): string | undefined;
 }
 
 /** The server's state is its best connection's: ready beats connecting beats reconnecting beats failed. */
@@ -61,7 +64,10 @@ export function snapshot(src: StatsSource): PoolStats {
     }
     let state: ConnectionState = src.closed ? "closed" : src.discoveryState(server.name) ?? (connections.length ? "closed" : "ready");
     if (connections.length > 0) state = connections.map((c) => c.state).sort((a, b) => RANK.indexOf(a) - RANK.indexOf(b))[0]!;
-    servers[server.name] = { state, tools: src.catalog.count(server.name), connections };
+    const entry: ServerStats = { state, tools: src.catalog.count(server.name), connections };
+    const protocolVersion = src.protocolVersion(server.name);
+    if (protocolVersion !== undefined) entry.protocolVersion = protocolVersion;
+    servers[server.name] = entry;
   }
   return {
     workers: { active: src.slots, max: src.limits.maxWorkers, queued: src.slotQueue },

@@ -36,6 +36,7 @@ import {
   type HostApi,
   type HostEvent,
   type HostTask,
+  type ServerInfo,
   type Outcome,
   type WireError,
 } from "../src/protocol.js";
@@ -394,6 +395,13 @@ export class ConnectionHost implements HostApi {
         if (spec.transport === "sse" && http && error instanceof http.SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refreshTools(mine));
+      // The SDK's client keeps the negotiated version to itself, but hands it to a transport that takes it.
+      let protocolVersion: string | undefined;
+      const setVersion = transport.setProtocolVersion?.bind(transport);
+      transport.setProtocolVersion = (version) => {
+        protocolVersion = version;
+        setVersion?.(version);
+      };
       this.#link = link;
       await client.connect(transport, { timeout: spec.connectTimeoutMs });
       // Our calls' answers and progress go to #take first; the rest to the SDK, which connect() hooked in.
@@ -403,7 +411,10 @@ export class ConnectionHost implements HostApi {
       };
       if (this.#closing) return wireError("POOL_CLOSED", "closing");
       this.#setTools(await this.#listTools(client));
-      this.#post({ ev: "ready", tools: this.#tools, threadId, ...(this.#pidOf(transport) ? { pid: this.#pidOf(transport)! } : {}) });
+      const server: ServerInfo = { protocolVersion, serverInfo: client.getServerVersion()!, capabilities: client.getServerCapabilities() ?? {} };
+      const instructions = client.getInstructions();
+      if (instructions !== undefined) server.instructions = instructions;
+      this.#post({ ev: "ready", tools: this.#tools, threadId, server, ...(this.#pidOf(transport) ? { pid: this.#pidOf(transport)! } : {}) });
       return undefined;
     } catch (error) {
       await this.#closeLink(link);
