@@ -168,6 +168,8 @@ export class Connection {
         break;
       }
       case "pid":
+        // The host reopened its server and ended the one before itself: that group is not ours to end any more.
+        if (this.pid !== undefined && this.pid !== event.pid) this.#supervisor.forget(this.pid);
         this.pid = event.pid;
         this.#supervisor.track(event.pid, event.startTime);
         break;
