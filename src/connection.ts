@@ -8,6 +8,7 @@
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { backoffDelay } from "./backoff.js";
 import { callSafely } from "./callbacks.js";
 import { McpPoolError } from "./errors.js";
 import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
@@ -170,6 +171,8 @@ export class Connection {
         break;
       }
       case "pid":
+        // The host reopened its server and ended the one before itself: that group is not ours to end any more.
+        if (this.pid !== undefined && this.pid !== event.pid) this.#supervisor.forget(this.pid);
         this.pid = event.pid;
         this.#supervisor.track(event.pid, event.startTime);
         break;
@@ -275,7 +278,7 @@ export class Connection {
     const { maxAttempts, initialDelayMs, maxDelayMs, probeIntervalMs } = this.#spec.reconnect;
     this.failedAttempts = this.#crashes > 1 ? this.#crashes - 1 : 0;
     // As in the host: the first replacement is immediate, maxAttempts more back off, then it is failed and probed.
-    const delay = this.#crashes <= 1 ? 0 : this.#crashes > maxAttempts + 1 ? probeIntervalMs : Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#crashes - 2));
+    const delay = this.#crashes <= 1 ? 0 : this.#crashes > maxAttempts + 1 ? probeIntervalMs : backoffDelay(this.#crashes - 1, initialDelayMs, maxDelayMs);
     // The loss's events still name the dead server's pid.
     this.#setState(this.#crashes > maxAttempts + 1 ? "failed" : "reconnecting", { cause: "worker", error });
     this.pid = undefined;

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { backoffDelay } from "./backoff.js";
 import { applySafely } from "./callbacks.js";
 import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
@@ -260,7 +261,7 @@ class Engine implements GroupHost {
         const probing = failures > maxAttempts;
         this.#discoveryState.set(server.name, probing ? "failed" : "reconnecting");
         // As a connection's host does: full-jitter exponential backoff for maxAttempts, then probes.
-        const delay = probing ? probeIntervalMs : Math.floor(Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures - 1, 30)));
+        const delay = probing ? probeIntervalMs : backoffDelay(failures, initialDelayMs, maxDelayMs);
         let timer!: NodeJS.Timeout;
         await this.#discoveryWait(new Promise<void>((resolve) => (timer = setTimeout(resolve, delay).unref())));
         clearTimeout(timer);

@@ -46,6 +46,15 @@ export function isOurGroup(pgid: number, startTime: string | undefined): boolean
   return now === undefined || now === startTime;
 }
 
+/**
+ * Signals group `pgid` only while it is still the one recorded with `startTime` (see isOurGroup): once its
+ * leader has been reaped and nothing of the group is left, the pid may name an unrelated process.
+ * Returns whether the signal was sent.
+ */
+export function signalOurGroup(pgid: number, startTime: string | undefined, signal: NodeJS.Signals): boolean {
+  return isOurGroup(pgid, startTime) && signalGroup(pgid, signal);
+}
+
 /** Whether any process (zombies included) is in group `pgid`. */
 export function groupExists(pgid: number): boolean {
   try {

@@ -4,7 +4,7 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { groupExists, groupGone, GROUP_EXIT_MS, isOurGroup, signalGroup, startTimeOf } from "./process-group.js";
+import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "./process-group.js";
 import type { ConnectionSpec, HostTask } from "./protocol.js";
 
 /** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
@@ -120,14 +120,16 @@ export class Supervisor {
 
   /**
    * A server's process group, as its worker reported it: `startTime` is its leader's, read by the worker
-   * right after the spawn (read here if not given). Groups that ended meanwhile are forgotten (a host
-   * that reopens its server reports a new group, and ends the old one itself).
+   * right after the spawn (read here if not given). Each group is forgotten by name when its server is
+   * gone (forget, reap, release): nothing here scans the others, so a mass reconnect stays linear.
    */
   track(pid: number, startTime: string | undefined = startTimeOf(pid)): void {
-    for (const [known, start] of this.#groups) {
-      if (known !== pid && (!groupExists(known) || !isOurGroup(known, start))) this.#groups.delete(known);
-    }
     this.#groups.set(pid, startTime);
+  }
+
+  /** A group its own host ended (it reopened its server, which reports a new group): no longer ours to end. */
+  forget(pid: number): void {
+    this.#groups.delete(pid);
   }
 
   /**
@@ -157,16 +159,8 @@ export class Supervisor {
     process.off("exit", this.#onExit);
   }
 
-  /**
-   * Signals a known group only while it is still ours; one that is not (its pid now names another
-   * process's group) is forgotten. Returns whether the signal was sent.
-   */
+  /** Signals a known group only while it is still ours (see signalOurGroup). Returns whether the signal was sent. */
   #signal(pid: number, signal: NodeJS.Signals): boolean {
-    if (!this.#groups.has(pid)) return false;
-    if (!isOurGroup(pid, this.#groups.get(pid))) {
-      this.#groups.delete(pid);
-      return false;
-    }
-    return signalGroup(pid, signal);
+    return this.#groups.has(pid) && signalOurGroup(pid, this.#groups.get(pid), signal);
   }
 }

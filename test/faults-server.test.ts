@@ -4,6 +4,7 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { McpPool, type PoolConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 import { connectionOf, openReadyPool, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
@@ -125,6 +126,25 @@ test("a server that closes its stdout is treated as lost at once: its process gr
   await readyAgain(pool, "a", wrapper);
   t.deepEqual(await settle(pool.callTool("a__echo", { message: "reopened" })), { ok: true, text: "reopened" });
   t.is(pool.stats().servers.a!.connections[0]!.restarts, 1);
+});
+
+const HOSTILE_SERVER = fileURLToPath(new URL("./fixtures/hostile-server.js", import.meta.url));
+
+test("a server that closes its stdin and keeps running is treated as lost at once: the next call fails with CONNECTION_LOST and the connection reopens", async (t) => {
+  const pool = await openPool(t, { servers: { h: server({ command: process.execPath, args: [HOSTILE_SERVER], retry: "never" }) } });
+  const pid = pidOf(pool, "h");
+  t.deepEqual(await settle(pool.callTool("h__close_stdin", {})), { ok: true, text: "stdin closed" });
+  t.true(isAlive(pid), "the server runs on without its stdin");
+
+  // Keepalive is off and the deadline is far: only the write's failure on the closed stdin can end the call in time.
+  const sentAt = Date.now();
+  t.deepEqual(await settle(pool.callTool("h__echo", { message: "lost" }, { timeoutMs: 30_000 })), { ok: false, code: "CONNECTION_LOST" });
+  t.true(Date.now() - sentAt < 15_000, "failed without waiting for the call's deadline");
+  // The server, which would never exit on its own, is ended, and a new one serves.
+  await waitFor(() => !isAlive(pid), 10_000);
+  await readyAgain(pool, "h", pid);
+  t.deepEqual(await settle(pool.callTool("h__echo", { message: "reopened" })), { ok: true, text: "reopened" });
+  t.is(pool.stats().servers.h!.connections[0]!.restarts, 1);
 });
 
 /**

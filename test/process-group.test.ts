@@ -82,6 +82,20 @@ test("reaping a group whose pid now belongs to an unrelated process leaves that 
   t.true(isAlive(stranger));
 });
 
+test("a group the supervisor was told to forget (its host replaced the server) is not its to end any more", async (t) => {
+  const replaced = sleeper(t);
+  const current = sleeper(t);
+  await waitFor(() => startTimeOf(replaced) !== undefined && startTimeOf(current) !== undefined, 5_000);
+  const supervisor = new Supervisor(1, 32);
+  t.teardown(() => supervisor.destroy());
+  supervisor.track(replaced, startTimeOf(replaced));
+  supervisor.track(current, startTimeOf(current));
+  supervisor.forget(replaced);
+  await supervisor.destroy();
+  t.false(isAlive(current), "the group still known is ended");
+  t.true(isAlive(replaced), "the forgotten group is left to the host that ends it");
+});
+
 function commOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

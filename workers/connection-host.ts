@@ -40,7 +40,7 @@ import {
   type Outcome,
   type WireError,
 } from "../src/protocol.js";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "../src/backoff.js";
 import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";

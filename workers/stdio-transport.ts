@@ -15,7 +15,7 @@ import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js
 import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { groupGone, GROUP_EXIT_MS, isOurGroup, signalGroup, startTimeOf } from "../src/process-group.js";
+import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "../src/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
 import { lowerGroupPriority } from "./priority.js";
 
@@ -110,25 +110,29 @@ export class ProcessGroupStdioTransport implements Transport {
       });
       // The leader is gone: whatever it started in its group goes with it.
       child.once("exit", () => {
-        if (child.pid !== undefined) this.#signal(child.pid, "SIGKILL");
+        if (child.pid !== undefined) signalOurGroup(child.pid, this.#startTime, "SIGKILL");
         this.#finish();
       });
       child.stdin?.on("error", (error) => this.onerror?.(error));
+      // A stdin that closes on its own (after EPIPE: the server closed its end) takes every later
+      // request, keepalive pings included, with it.
+      child.stdin?.once("close", () => this.#pipeClosed(child));
       child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
       child.stdout?.on("error", (error) => this.onerror?.(error));
-      child.stdout?.once("close", () => this.#stdoutClosed(child));
+      child.stdout?.once("close", () => this.#pipeClosed(child));
     });
   }
 
   /**
-   * A server that closed its stdout can never answer again, even if it keeps running: report the
-   * loss now (not when keepalive or a deadline notices) and end its group, SIGTERM then SIGKILL.
+   * A server whose stdout closed can never answer again, and one whose stdin closed never hears another
+   * request, even if it keeps running: report the loss now (not when keepalive or a deadline notices)
+   * and end its group, SIGTERM then SIGKILL. A pipe closed by close() or by the server's exit is not a loss.
    */
-  #stdoutClosed(child: ChildProcess): void {
+  #pipeClosed(child: ChildProcess): void {
     const pid = child.pid;
     if (this.#closed || this.#stopping || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    this.#signal(pid, "SIGTERM");
-    const timer = setTimeout(() => this.#signal(pid, "SIGKILL"), TERM_GRACE_MS);
+    signalOurGroup(pid, this.#startTime, "SIGTERM");
+    const timer = setTimeout(() => signalOurGroup(pid, this.#startTime, "SIGKILL"), TERM_GRACE_MS);
     child.once("exit", () => clearTimeout(timer));
     this.#finish();
   }
@@ -222,8 +226,9 @@ export class ProcessGroupStdioTransport implements Transport {
     // awaits its `initialized` notification's send, so a wait here would hold a connect that met close()
     // until the worker's close grace ran out.
     if (!stdin || this.#closed || this.#stopping) throw new Error("Not connected");
-    // A stdin broken under a server that died (EPIPE) before its exit is seen: the message is lost with
-    // the server, and the link's loss, on its way, decides what becomes of it (a call ends CONNECTION_LOST).
+    // A stdin broken (EPIPE) whose 'close' has not been emitted yet: that close ends the link (see
+    // #pipeClosed) within this turn, and the link's loss decides what becomes of this message (a call
+    // ends CONNECTION_LOST); refusing it would fail the call with "Not connected" instead.
     if (!stdin.writable) return;
     // The requests of one tick (a CallBatch) leave in one writev: the server then reads them in one
     // chunk instead of waking per request (about 10% less server CPU per echo call at 64 in flight).
@@ -276,25 +281,17 @@ export class ProcessGroupStdioTransport implements Transport {
     if (child.exitCode === null && child.signalCode === null) {
       child.stdin?.end();
       if (!(await exitsWithin(this.#exited!, STDIN_GRACE_MS))) {
-        this.#signal(pid, "SIGTERM");
+        signalOurGroup(pid, this.#startTime, "SIGTERM");
         if (!(await exitsWithin(this.#exited!, TERM_GRACE_MS))) {
-          this.#signal(pid, "SIGKILL");
+          signalOurGroup(pid, this.#startTime, "SIGKILL");
           await exitsWithin(this.#exited!, TERM_GRACE_MS);
         }
       }
     }
-    this.#signal(pid, "SIGKILL"); // grandchildren that outlived the leader
+    signalOurGroup(pid, this.#startTime, "SIGKILL"); // grandchildren that outlived the leader
     // close() promises nothing is left, so it waits (briefly) until that is true.
     await groupGone(pid, GROUP_EXIT_MS);
     this.#finish();
-  }
-
-  /**
-   * Signals the server's group unless its pid now names an unrelated process: once the leader has exited
-   * and been reaped, and nothing of its group is left, the pid is free for reuse (see isOurGroup).
-   */
-  #signal(pid: number, signal: NodeJS.Signals): void {
-    if (isOurGroup(pid, this.#startTime)) signalGroup(pid, signal);
   }
 
   #finish(): void {
