@@ -55,16 +55,6 @@ export function signalOurGroup(pgid: number, startTime: string | undefined, sign
   return isOurGroup(pgid, startTime) && signalGroup(pgid, signal);
 }
 
-/** Whether any process (zombies included) is in group `pgid`. */
-export function groupExists(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Waits until no process of group `pgid` runs any more, or `ms` has passed. A signal is not a death:
  * on a busy machine a SIGKILLed process can still run for a moment. Zombies, which only wait to be
