@@ -150,7 +150,11 @@ test("calls that time out or are aborted close their HTTP requests: the server's
   );
   // Every one of them reached the server and holds a socket there before it is aborted.
   await waitFor(() => open(f, "POST tools/call hang") === n, 30_000, 10);
-  const timedOut = Array.from({ length: n }, (_, i) => settle(pool.callTool("q__hang", { primed: i % 2 === 1 }, { timeoutMs: 1_500 })));
+  // And so does every call that times out, before its deadline: one that ended before it was sent would
+  // close nothing. Their deadline leaves the wait room on a loaded machine; the wait fails if it passes first.
+  const timeoutMs = 8_000;
+  const timedOut = Array.from({ length: n }, (_, i) => settle(pool.callTool("q__hang", { primed: i % 2 === 1 }, { timeoutMs })));
+  await waitFor(() => open(f, "POST tools/call hang") === 2 * n, timeoutMs, 10);
   abort.abort();
   t.deepEqual(await Promise.all(aborted), Array.from({ length: n }, () => ({ ok: false, code: "ABORTED" })));
   t.deepEqual(await Promise.all(timedOut), Array.from({ length: n }, () => ({ ok: false, code: "TIMEOUT" })));
