@@ -8,7 +8,7 @@
  * - a call's requests (its POST, the GETs resuming its stream) carry the call's own abort signal: a call
  *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it;
  * - the stream of a call that ended is not resumed (the SDK's GET gets a 405 here, which it takes as "no
- *   stream" without trying again);
+ *   stream" without trying again), for as long as the SDK may still ask (ENDED_STREAM_MS);
  * - a call whose stream ended without the answer fails (`fail`) when the stream cannot be resumed (no
  *   event id), when resuming it failed a few times, or when no resumed stream came within RESUME_WAIT_MS
  *   (however long the server's `retry:`): the SDK would leave it waiting until its deadline;
@@ -35,8 +35,14 @@ export const RECONNECTION_OPTIONS = {
 /** How long a call waits for its ended stream to be resumed, before it fails with CONNECTION_LOST. */
 export const RESUME_WAIT_MS = 10_000;
 
-/** Event ids of ended calls remembered so that their streams are not resumed (see CallStreams.callEnded). */
-const MAX_ENDED_STREAMS = 64;
+/**
+ * How long the event id of an ended call's stream is remembered, so that the SDK's GET to resume it is
+ * refused: the SDK asks within one reconnection delay of the stream's end (our backoff, at most
+ * `maxReconnectionDelay`, or the server's `retry:`), and a pending call waits RESUME_WAIT_MS at most.
+ * Bounded by time, not by count: however many calls end at once, none of their GETs passes as the
+ * standalone stream's and reopens a stream on the server for a call nobody waits for.
+ */
+export const ENDED_STREAM_MS = 60_000;
 
 /**
  * One tools/call on a Streamable HTTP link: the abort of its requests, and where its answer stream can
@@ -106,8 +112,13 @@ const SESSION_GONE = /(invalid|no valid|not valid|unknown|expired|stale)\b[^.]{0
 export class CallStreams {
   readonly #host: CallStreamHost;
   #fetch!: FetchLike;
-  /** Event ids at which streams of ended calls stopped: the SDK may still try to resume them. */
-  readonly #ended = new Set<string>();
+  /**
+   * Event ids at which streams of ended calls stopped (the SDK may still try to resume them), in two
+   * generations of ENDED_STREAM_MS: each id is kept at least that long, and at most twice that.
+   */
+  #ended = new Set<string>();
+  #endedBefore = new Set<string>();
+  #endedSince = 0;
 
   constructor(host: CallStreamHost) {
     this.#host = host;
@@ -125,8 +136,13 @@ export class CallStreams {
     if (!call.answered) call.abort();
     // After a result the SDK resumes nothing; after an error answer or an abort it would.
     if (result || call.lastEventId === undefined) return;
+    const now = Date.now();
+    if (now - this.#endedSince >= ENDED_STREAM_MS) {
+      this.#endedBefore = this.#ended;
+      this.#ended = new Set();
+      this.#endedSince = now;
+    }
     this.#ended.add(call.lastEventId);
-    if (this.#ended.size > MAX_ENDED_STREAMS) this.#ended.delete(this.#ended.values().next().value!);
   }
 
   readonly #route: FetchLike = (url, init) => {
@@ -153,7 +169,7 @@ export class CallStreams {
   async #resume(url: string | URL, init: RequestInit, lastEventId: string): Promise<Response> {
     const call = this.#host.callAt(lastEventId);
     if (!call) {
-      if (this.#ended.delete(lastEventId)) return new Response(null, { status: 405, statusText: "Stream of an ended call" });
+      if (this.#ended.has(lastEventId) || this.#endedBefore.has(lastEventId)) return new Response(null, { status: 405, statusText: "Stream of an ended call" });
       return this.#fetch(url, init); // the standalone stream
     }
     let response: Response;
