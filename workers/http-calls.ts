@@ -6,7 +6,8 @@
  * (SEP-1699). What it cannot know is which call a request belongs to, so on its own it leaves some calls
  * waiting until their deadline and some requests open on the server for good. Seen from here:
  * - a call's requests (its POST, the GETs resuming its stream) carry the call's own abort signal: a call
- *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it;
+ *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it (a
+ *   closed transport ends every call of its link, so the transport's own signal need not be listened to);
  * - the stream of a call that ended is not resumed (the SDK's GET gets a 405 here, which it takes as "no
  *   stream" without trying again), for as long as the SDK may still ask (ENDED_STREAM_MS);
  * - a call whose stream ended without the answer fails (`fail`) when the stream cannot be resumed (no
@@ -46,7 +47,7 @@ export const ENDED_STREAM_MS = 60_000;
 
 /**
  * One tools/call on a Streamable HTTP link: the abort of its requests, and where its answer stream can
- * be resumed from. As a listener on the transport's own signal it aborts them when the transport closes.
+ * be resumed from.
  */
 export class HttpCall extends AbortController {
   /** Its JSON-RPC id. */
@@ -66,10 +67,6 @@ export class HttpCall extends AbortController {
     super();
     this.wireId = wireId;
     this.sendOptions = { onresumptiontoken: (id) => void (this.lastEventId = id) };
-  }
-
-  handleEvent(): void {
-    this.abort();
   }
 
   /** A stream of it was reopened: the wait and the failures start over. */
@@ -160,9 +157,8 @@ export class CallStreams {
     const response = call ? await this.#send(url, init, call) : await this.#fetch(url, init);
     // Only a 200 brings a call's answer (a 202 accepts a notification; an error status brings none).
     const answering = response.ok && response.status !== 202 && response.body ? call : undefined;
-    if (call && !answering) init.signal?.removeEventListener("abort", call);
     if (!response.ok) return response.status === 400 || response.status === 404 ? this.#checkSession(response, init) : response;
-    return response.body ? this.#watch(response, answering, init.signal) : response;
+    return response.body ? this.#watch(response, answering) : response;
   }
 
   /** A GET resuming a stream: of a pending call (with its signal), of an ended call (refused), or not a call's. */
@@ -180,30 +176,25 @@ export class CallStreams {
       throw error;
     }
     if (!response.ok || !response.body) {
-      init.signal?.removeEventListener("abort", call);
       // The SDK tries again after any failure but a 405, which ends its attempts.
       this.#resumeFailed(call, response.status === 405, `HTTP ${response.status}`);
       return response;
     }
     call.resumed();
-    return this.#watch(response, call, init.signal);
+    return this.#watch(response, call);
   }
 
-  /** Fetches with the call's signal, and has the transport's (which aborts when it closes) abort the call's. */
-  async #send(url: string | URL, init: RequestInit, call: HttpCall): Promise<Response> {
-    const outer = init.signal;
-    if (outer?.aborted) call.abort();
-    else outer?.addEventListener("abort", call);
-    try {
-      return await this.#fetch(url, { ...init, signal: call.signal });
-    } catch (error) {
-      outer?.removeEventListener("abort", call);
-      throw error;
-    }
+  /**
+   * Fetches with the call's signal instead of the transport's. A transport that closes ends every call of
+   * its link (the host's loss of the link), which aborts their requests: no listener per call on its signal.
+   */
+  #send(url: string | URL, init: RequestInit, call: HttpCall): Promise<Response> {
+    if (init.signal?.aborted) call.abort(); // closed already: the call is being ended with its link
+    return this.#fetch(url, { ...init, signal: call.signal });
   }
 
   /** Passes the body through, reporting how it ends: broken, or (for a call) ended. */
-  #watch(response: Response, call: HttpCall | undefined, outer: AbortSignal | null | undefined): Response {
+  #watch(response: Response, call: HttpCall | undefined): Response {
     const reader = response.body!.getReader();
     const host = this.#host;
     const afterEnd = this.#afterEnd;
@@ -213,13 +204,11 @@ export class CallStreams {
         try {
           chunk = await reader.read();
         } catch (error) {
-          if (call) outer?.removeEventListener("abort", call);
           if (!isAbort(error)) host.broken(error);
           controller.error(error);
           return;
         }
         if (chunk.done && call) {
-          outer?.removeEventListener("abort", call);
           // A turn later: the answer may have come in the last chunk, still in the SDK's parser now.
           setImmediate(afterEnd, call);
         }
@@ -231,7 +220,6 @@ export class CallStreams {
         }
       },
       cancel(reason) {
-        if (call) outer?.removeEventListener("abort", call);
         return reader.cancel(reason);
       },
     });
