@@ -266,7 +266,8 @@ function isAbort(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === "AbortError";
 }
 
-function messageOf(error: unknown): string {
+/** An error's message, and its cause's (undici's "fetch failed" says why only there). */
+export function messageOf(error: unknown): string {
   const cause = (error as { cause?: unknown } | null)?.cause;
   const text = error instanceof Error ? error.message : String(error);
   return cause instanceof Error ? `${text} (${cause.message})` : text;
