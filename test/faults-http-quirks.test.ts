@@ -150,7 +150,11 @@ test("calls that time out or are aborted close their HTTP requests: the server's
   );
   // Every one of them reached the server and holds a socket there before it is aborted.
   await waitFor(() => open(f, "POST tools/call hang") === n, 30_000, 10);
-  const timedOut = Array.from({ length: n }, (_, i) => settle(pool.callTool("q__hang", { primed: i % 2 === 1 }, { timeoutMs: 1_500 })));
+  // And so does every call that times out, before its deadline: one that ended before it was sent would
+  // close nothing. Their deadline leaves the wait room on a loaded machine; the wait fails if it passes first.
+  const timeoutMs = 8_000;
+  const timedOut = Array.from({ length: n }, (_, i) => settle(pool.callTool("q__hang", { primed: i % 2 === 1 }, { timeoutMs })));
+  await waitFor(() => open(f, "POST tools/call hang") === 2 * n, timeoutMs, 10);
   abort.abort();
   t.deepEqual(await Promise.all(aborted), Array.from({ length: n }, () => ({ ok: false, code: "ABORTED" })));
   t.deepEqual(await Promise.all(timedOut), Array.from({ length: n }, () => ({ ok: false, code: "TIMEOUT" })));
@@ -161,5 +165,27 @@ test("calls that time out or are aborted close their HTTP requests: the server's
   await waitFor(() => f.openSockets <= 2, 10_000, 25).catch(() => {});
   t.true(f.openSockets <= 2, `${f.openSockets} sockets still open`);
   t.is(f.resumes.length, 0, "no stream of an ended call was resumed");
+  t.deepEqual(await settle(pool.callTool("q__echo", { message: "fine" })), { ok: true, text: "fine" });
+});
+
+test("calls with resumable answer streams that all end at once are not resumed, however many: the server's open requests drop back", async (t) => {
+  const f = await quirks(t);
+  // More calls ending within one `retry:` delay (300 ms here) than a memory of ended streams capped by count held (64).
+  const n = 100;
+  const pool = await openReadyPool(t, { servers: { q: server({ url: f.url }) }, limits: { maxInFlightPerConnection: n } });
+  const abort = new AbortController();
+  const calls = Array.from({ length: n }, () => settle(pool.callTool("q__hang", { primed: true }, { timeoutMs: 60_000, signal: abort.signal })));
+  await waitFor(() => open(f, "POST tools/call hang") === n, 30_000, 10);
+  // Their priming events reach the SDK a moment after the requests reach the server.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  abort.abort();
+  t.deepEqual(await Promise.all(calls), Array.from({ length: n }, () => ({ ok: false, code: "ABORTED" })));
+
+  // The SDK asks to resume each aborted stream after the server's `retry:`; wait well past it.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await waitFor(() => open(f, "POST tools/call hang") === 0, 10_000, 25).catch(() => {});
+  t.is(open(f, "POST tools/call hang"), 0, "every request of an ended call was closed");
+  t.is(f.resumes.length, 0, "no stream of an ended call was resumed");
+  t.is(open(f, "GET resume hang"), 0, "no resumed stream is held open for a call nobody waits for");
   t.deepEqual(await settle(pool.callTool("q__echo", { message: "fine" })), { ok: true, text: "fine" });
 });

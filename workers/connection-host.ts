@@ -45,7 +45,7 @@ import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
-import { CallStreams, HttpCall, RECONNECTION_OPTIONS, type CallStreamHost } from "./http-calls.js";
+import { CallStreams, HttpCall, messageOf, RECONNECTION_OPTIONS, type CallStreamHost } from "./http-calls.js";
 import { deferredValidator, ListingValidators } from "./validators.js";
 
 installErrorTransfer();
@@ -626,9 +626,13 @@ export class ConnectionHost implements HostApi {
   #classify(error: unknown, link: Link): WireError {
     const status = httpStatusOf(error);
     if (status !== null) {
-      // 404 on a known session, or a 400 that said so (CallStreams has closed the link for it): the server
-      // forgot the session. Reopen (one initialize for everyone who noticed).
-      if (status === 404 || (status === 400 && link.reason) || status === undefined || status >= 500) {
+      // A link closed meanwhile loses the call, as #loseCalls would. On Streamable HTTP that is how a
+      // "session gone" answer (a 404, or a 400 saying so) ends here: CallStreams alone judges the answer,
+      // and closed the link for it (one initialize for everyone who noticed).
+      if (link.reason || link.closed) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
+      // A 404 no CallStreams took for a lost session (legacy SSE's POST endpoint, a server without
+      // sessions): what we were talking to is gone. Reopen.
+      if (status === 404 || status === undefined || status >= 500) {
         this.#lose(link, wireError("CONNECTION_LOST", `HTTP ${status ?? "error"}: ${messageOf(error)}`));
         return wireError("CONNECTION_LOST", `HTTP ${status ?? "error"} from server: ${messageOf(error)}`);
       }
@@ -737,11 +741,6 @@ function loadHttpTransports(): Promise<void> {
     },
   );
   return loadingHttp;
-}
-
-function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }
 
 /**

@@ -6,9 +6,10 @@
  * (SEP-1699). What it cannot know is which call a request belongs to, so on its own it leaves some calls
  * waiting until their deadline and some requests open on the server for good. Seen from here:
  * - a call's requests (its POST, the GETs resuming its stream) carry the call's own abort signal: a call
- *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it;
+ *   that ends on our side (timeout, abort, lost link) ends its requests, and their sockets, with it (a
+ *   closed transport ends every call of its link, so the transport's own signal need not be listened to);
  * - the stream of a call that ended is not resumed (the SDK's GET gets a 405 here, which it takes as "no
- *   stream" without trying again);
+ *   stream" without trying again), for as long as the SDK may still ask (ENDED_STREAM_MS);
  * - a call whose stream ended without the answer fails (`fail`) when the stream cannot be resumed (no
  *   event id), when resuming it failed a few times, or when no resumed stream came within RESUME_WAIT_MS
  *   (however long the server's `retry:`): the SDK would leave it waiting until its deadline;
@@ -35,12 +36,18 @@ export const RECONNECTION_OPTIONS = {
 /** How long a call waits for its ended stream to be resumed, before it fails with CONNECTION_LOST. */
 export const RESUME_WAIT_MS = 10_000;
 
-/** Event ids of ended calls remembered so that their streams are not resumed (see CallStreams.callEnded). */
-const MAX_ENDED_STREAMS = 64;
+/**
+ * How long the event id of an ended call's stream is remembered, so that the SDK's GET to resume it is
+ * refused: the SDK asks within one reconnection delay of the stream's end (our backoff, at most
+ * `maxReconnectionDelay`, or the server's `retry:`), and a pending call waits RESUME_WAIT_MS at most.
+ * Bounded by time, not by count: however many calls end at once, none of their GETs passes as the
+ * standalone stream's and reopens a stream on the server for a call nobody waits for.
+ */
+export const ENDED_STREAM_MS = 60_000;
 
 /**
  * One tools/call on a Streamable HTTP link: the abort of its requests, and where its answer stream can
- * be resumed from. As a listener on the transport's own signal it aborts them when the transport closes.
+ * be resumed from.
  */
 export class HttpCall extends AbortController {
   /** Its JSON-RPC id. */
@@ -60,10 +67,6 @@ export class HttpCall extends AbortController {
     super();
     this.wireId = wireId;
     this.sendOptions = { onresumptiontoken: (id) => void (this.lastEventId = id) };
-  }
-
-  handleEvent(): void {
-    this.abort();
   }
 
   /** A stream of it was reopened: the wait and the failures start over. */
@@ -106,8 +109,13 @@ const SESSION_GONE = /(invalid|no valid|not valid|unknown|expired|stale)\b[^.]{0
 export class CallStreams {
   readonly #host: CallStreamHost;
   #fetch!: FetchLike;
-  /** Event ids at which streams of ended calls stopped: the SDK may still try to resume them. */
-  readonly #ended = new Set<string>();
+  /**
+   * Event ids at which streams of ended calls stopped (the SDK may still try to resume them), in two
+   * generations of ENDED_STREAM_MS: each id is kept at least that long, and at most twice that.
+   */
+  #ended = new Set<string>();
+  #endedBefore = new Set<string>();
+  #endedSince = 0;
 
   constructor(host: CallStreamHost) {
     this.#host = host;
@@ -125,8 +133,13 @@ export class CallStreams {
     if (!call.answered) call.abort();
     // After a result the SDK resumes nothing; after an error answer or an abort it would.
     if (result || call.lastEventId === undefined) return;
+    const now = Date.now();
+    if (now - this.#endedSince >= ENDED_STREAM_MS) {
+      this.#endedBefore = this.#ended;
+      this.#ended = new Set();
+      this.#endedSince = now;
+    }
     this.#ended.add(call.lastEventId);
-    if (this.#ended.size > MAX_ENDED_STREAMS) this.#ended.delete(this.#ended.values().next().value!);
   }
 
   readonly #route: FetchLike = (url, init) => {
@@ -144,16 +157,15 @@ export class CallStreams {
     const response = call ? await this.#send(url, init, call) : await this.#fetch(url, init);
     // Only a 200 brings a call's answer (a 202 accepts a notification; an error status brings none).
     const answering = response.ok && response.status !== 202 && response.body ? call : undefined;
-    if (call && !answering) init.signal?.removeEventListener("abort", call);
     if (!response.ok) return response.status === 400 || response.status === 404 ? this.#checkSession(response, init) : response;
-    return response.body ? this.#watch(response, answering, init.signal) : response;
+    return response.body ? this.#watch(response, answering) : response;
   }
 
   /** A GET resuming a stream: of a pending call (with its signal), of an ended call (refused), or not a call's. */
   async #resume(url: string | URL, init: RequestInit, lastEventId: string): Promise<Response> {
     const call = this.#host.callAt(lastEventId);
     if (!call) {
-      if (this.#ended.delete(lastEventId)) return new Response(null, { status: 405, statusText: "Stream of an ended call" });
+      if (this.#ended.has(lastEventId) || this.#endedBefore.has(lastEventId)) return new Response(null, { status: 405, statusText: "Stream of an ended call" });
       return this.#fetch(url, init); // the standalone stream
     }
     let response: Response;
@@ -164,30 +176,25 @@ export class CallStreams {
       throw error;
     }
     if (!response.ok || !response.body) {
-      init.signal?.removeEventListener("abort", call);
       // The SDK tries again after any failure but a 405, which ends its attempts.
       this.#resumeFailed(call, response.status === 405, `HTTP ${response.status}`);
       return response;
     }
     call.resumed();
-    return this.#watch(response, call, init.signal);
+    return this.#watch(response, call);
   }
 
-  /** Fetches with the call's signal, and has the transport's (which aborts when it closes) abort the call's. */
-  async #send(url: string | URL, init: RequestInit, call: HttpCall): Promise<Response> {
-    const outer = init.signal;
-    if (outer?.aborted) call.abort();
-    else outer?.addEventListener("abort", call);
-    try {
-      return await this.#fetch(url, { ...init, signal: call.signal });
-    } catch (error) {
-      outer?.removeEventListener("abort", call);
-      throw error;
-    }
+  /**
+   * Fetches with the call's signal instead of the transport's. A transport that closes ends every call of
+   * its link (the host's loss of the link), which aborts their requests: no listener per call on its signal.
+   */
+  #send(url: string | URL, init: RequestInit, call: HttpCall): Promise<Response> {
+    if (init.signal?.aborted) call.abort(); // closed already: the call is being ended with its link
+    return this.#fetch(url, { ...init, signal: call.signal });
   }
 
   /** Passes the body through, reporting how it ends: broken, or (for a call) ended. */
-  #watch(response: Response, call: HttpCall | undefined, outer: AbortSignal | null | undefined): Response {
+  #watch(response: Response, call: HttpCall | undefined): Response {
     const reader = response.body!.getReader();
     const host = this.#host;
     const afterEnd = this.#afterEnd;
@@ -197,13 +204,11 @@ export class CallStreams {
         try {
           chunk = await reader.read();
         } catch (error) {
-          if (call) outer?.removeEventListener("abort", call);
           if (!isAbort(error)) host.broken(error);
           controller.error(error);
           return;
         }
         if (chunk.done && call) {
-          outer?.removeEventListener("abort", call);
           // A turn later: the answer may have come in the last chunk, still in the SDK's parser now.
           setImmediate(afterEnd, call);
         }
@@ -215,7 +220,6 @@ export class CallStreams {
         }
       },
       cancel(reason) {
-        if (call) outer?.removeEventListener("abort", call);
         return reader.cancel(reason);
       },
     });
@@ -262,7 +266,8 @@ function isAbort(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === "AbortError";
 }
 
-function messageOf(error: unknown): string {
+/** An error's message, and its cause's (undici's "fetch failed" says why only there). */
+export function messageOf(error: unknown): string {
   const cause = (error as { cause?: unknown } | null)?.cause;
   const text = error instanceof Error ? error.message : String(error);
   return cause instanceof Error ? `${text} (${cause.message})` : text;
