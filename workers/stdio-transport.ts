@@ -11,10 +11,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { getHeapStatistics } from "node:v8";
-import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { serializeMessage, type JSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
+import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
 import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "../src/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
 import { lowerGroupPriority } from "./priority.js";
@@ -81,6 +79,16 @@ export class ProcessGroupStdioTransport implements Transport {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /**
+   * The server's stderr, as the SDK's stdio transport has it; ours goes where the config says, so there is
+   * no stream to read. It is here because the SDK's client tells a stdio transport from an HTTP one by
+   * its having both `pid` and `stderr`, and probes a stdio server differently: a probe with no answer
+   * means a legacy server that ignores unknown requests before `initialize`, not an outage.
+   */
+  get stderr(): null {
+    return null;
   }
 
   start(): Promise<void> {
