@@ -20,6 +20,7 @@ import {
   specTypeSchemas,
   StreamableHTTPClientTransport,
   type CallToolResult,
+  type FetchLike,
   type JSONRPCMessage,
   type JsonSchemaValidator,
   type McpSubscription,
@@ -122,6 +123,8 @@ interface Link {
   envelope: Readonly<Record<string, unknown>> | undefined;
   /** Modern era: the `subscriptions/listen` stream that brings `list_changed`. */
   listening: McpSubscription | undefined;
+  /** The server answered something on it (a message on stdio, an HTTP response below 500): it is there and speaks. */
+  heard: boolean;
   transport: Transport;
   /** Resolves when this link's transport has closed, for whatever reason. */
   lost: Promise<void>;
@@ -451,10 +454,12 @@ export class ConnectionHost implements HostApi {
    */
   async #open(): Promise<WireError | undefined> {
     const prior = this.#prior;
-    const error = await this.#connect(prior);
-    if (!error || !prior || this.#closing) return error;
+    const { error, heard } = await this.#connect(prior);
+    // A server that is down tells nothing of its era: the verdict stands for the next attempt. One that
+    // answered, but not as its verdict said, changed era in place: probe it now.
+    if (!error || !prior || !heard || this.#closing) return error;
     this.#prior = undefined;
-    return this.#connect(undefined);
+    return (await this.#connect(undefined)).error;
   }
 
   /**
@@ -463,21 +468,21 @@ export class ConnectionHost implements HostApi {
    * with no round trip at all, a legacy one with `initialize`. Without, the client negotiates as
    * `protocol` says: `auto` probes with `server/discover` and falls back to `initialize`.
    */
-  async #connect(prior: Verdict | undefined): Promise<WireError | undefined> {
+  async #connect(prior: Verdict | undefined): Promise<{ error: WireError | undefined; heard: boolean }> {
     const spec = this.#spec;
     let link: Link | undefined;
     try {
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
-      if (this.#closing) return wireError("POOL_CLOSED", "closing");
+      if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       const streams = spec.transport === "http" ? new CallStreams(this.#callStreamHost(() => link)) : undefined;
-      const transport = this.#createTransport((id) => this.#oversize(link, id), streams);
+      const transport = this.#createTransport((id) => this.#oversize(link, id), () => link && (link.heard = true), streams);
       const client = new PoolClient(CLIENT_INFO, {
         capabilities: {},
         jsonSchemaValidator: deferredValidator,
         versionNegotiation: { mode: negotiationOf(spec.protocol), probe: { timeoutMs: Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) } },
       });
       let lostResolve!: () => void;
-      link = { client, modern: false, envelope: undefined, listening: undefined, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)), streams };
+      link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)), streams };
       const mine = link;
       client.onclose = () => {
         mine.closed = true;
@@ -497,9 +502,12 @@ export class ConnectionHost implements HostApi {
       } catch (error) {
         // A legacy stdio server that exits on the unknown `server/discover` (or answers it with garbage)
         // leaves the SDK no way to fall back on that process: start it again and go straight to initialize.
+        // If the process died for another reason, the verdict is wrong, but the server cannot tell us
+        // otherwise until it answers; then it is probed again (#open).
         if (prior || spec.protocol !== "auto" || spec.transport !== "stdio" || !isNegotiationFailure(error) || this.#closing) throw error;
         await this.#closeLink(mine);
-        return await this.#connect({ kind: "legacy" });
+        this.#prior = { kind: "legacy" };
+        return await this.#connect(this.#prior);
       }
       // Our calls' answers and progress go to #take first; the rest to the SDK, which connect() hooked in.
       const sdkOnMessage = transport.onmessage;
@@ -508,7 +516,7 @@ export class ConnectionHost implements HostApi {
       };
       link.modern = client.getProtocolEra() === "modern";
       link.envelope = link.modern ? client.envelope() : undefined;
-      if (this.#closing) return wireError("POOL_CLOSED", "closing");
+      if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: true };
       // A stale modern verdict connects without a word: its first request is what fails.
       this.#setTools(await this.#listTools(client));
       const discover = client.getDiscoverResult();
@@ -525,10 +533,11 @@ export class ConnectionHost implements HostApi {
       if (instructions !== undefined) server.instructions = instructions;
       const pid = this.#pidOf(transport);
       this.#post({ ev: "ready", tools: this.#tools, threadId, server, verdict, ...(pid ? { pid } : {}) });
-      return undefined;
+      return { error: undefined, heard: true };
     } catch (error) {
       await this.#closeLink(link);
-      return wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${prior ? ` (as a ${prior.kind} server, as before)` : ""}: ${messageOf(error)}`);
+      const as = prior ? ` (as a ${prior.kind === "modern" ? "2026-07-28" : "legacy"} server, as it was last found)` : "";
+      return { error: wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${as}: ${messageOf(error)}`), heard: link?.heard ?? false };
     }
   }
 
@@ -571,7 +580,7 @@ export class ConnectionHost implements HostApi {
     return transport instanceof ProcessGroupStdioTransport ? transport.pid : undefined;
   }
 
-  #createTransport(onoversize: (id: string | number | undefined) => void, streams: CallStreams | undefined): Transport {
+  #createTransport(onoversize: (id: string | number | undefined) => void, onheard: () => void, streams: CallStreams | undefined): Transport {
     const spec = this.#spec;
     if (spec.transport === "stdio") {
       return new ProcessGroupStdioTransport({
@@ -583,13 +592,20 @@ export class ConnectionHost implements HostApi {
         maxMessageBytes: spec.maxMessageBytes,
         nice: spec.nice,
         onpid: (pid, startTime) => this.#post({ ev: "pid", pid, startTime }),
+        onheard,
         onoversize,
         onheaplimit: outOfHeap,
       });
     }
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
-    const limited = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
+    const sized = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
+    // A 5xx is not the server speaking: a proxy in front of one that is down, or a server that failed.
+    const limited: FetchLike = async (url, init) => {
+      const response = await sized(url, init);
+      if (response.status < 500) onheard();
+      return response;
+    };
     if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch: limited });
     // The SDK resumes a stream the server ended after an event id (SEP-1699), a few times; CallStreams
     // ties each request to its call and tells the host what the SDK cannot settle.

@@ -28,6 +28,8 @@ export interface StdioOptions {
   nice?: number;
   /** Called with the server's pid as soon as it is spawned, and its start time (see process-group.ts startTimeOf). */
   onpid?: (pid: number, startTime: string | undefined) => void;
+  /** Called on the server's first JSON-RPC message: it is alive and speaks. */
+  onheard?: () => void;
   /** Called when a message over the limit was refused; `id` is its request id when it could be read. */
   onoversize?: (id: string | number | undefined) => void;
   /**
@@ -65,6 +67,7 @@ export class ProcessGroupStdioTransport implements Transport {
   /** While an oversized line streams in: its first and last bytes, and when it started. */
   #oversize: { head: string; tail: Buffer; timer: NodeJS.Timeout } | undefined;
   #closed = false;
+  #heard = false;
   #closing: Promise<void> | undefined;
   /** close() is shutting the server down: its stdout closing is expected. */
   #stopping = false;
@@ -195,6 +198,10 @@ export class ProcessGroupStdioTransport implements Transport {
     if (typeof message !== "object" || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== "2.0") {
       this.onerror?.(new Error(`not a JSON-RPC 2.0 message: ${text.slice(0, 200)}`));
       return;
+    }
+    if (!this.#heard) {
+      this.#heard = true;
+      this.#opts.onheard?.();
     }
     this.onmessage?.(message as JSONRPCMessage);
   }
