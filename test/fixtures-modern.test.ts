@@ -11,7 +11,7 @@ import { rmSync } from "node:fs";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { fixtureTools } from "./fixtures/tools.js";
-import { FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
+import { FIXTURE_TOOL_COUNT, isAlive, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 
 const TRANSPORTS = ["stdio", "http"] as const;
 type TransportKind = (typeof TRANSPORTS)[number];
@@ -155,6 +155,14 @@ for (const kind of TRANSPORTS) {
     t.is(tools.length, FIXTURE_TOOL_COUNT + 1);
     t.is(tools.at(-1)?.name, "dynamic");
     t.is(textOf(await within(10_000, "dynamic", client.callTool({ name: "dynamic", arguments: {} }))), "dynamic called");
+  });
+
+  test.serial(`${kind}: crash ends the server process, and the call does not hang`, async (t) => {
+    const { client, pid } = await connect(t, kind);
+    t.truthy(pid);
+    const outcome = await within(15_000, "crash", client.callTool({ name: "crash", arguments: { code: 7 } }, { timeout: 5_000 }).then(() => "answered", () => "rejected"));
+    t.is(outcome, "rejected");
+    await within(10_000, "server exit", waitFor(() => !isAlive(pid!), 10_000, 25));
   });
 
   test.serial(`${kind}: with --legacy serve a legacy client completes the initialize handshake and uses the same tools`, async (t) => {
