@@ -221,7 +221,7 @@ class Engine implements GroupHost {
         const group = new ServerGroup(server, this);
         this.#shared.set(server.name, group);
         group.fill();
-        for (const c of group.connections) firsts.push(c.settled);
+        firsts.push(group.filled());
       } else {
         if (server.scope === "shared") this.#shared.set(server.name, new ServerGroup(server, this));
         firsts.push(this.#discover(server));

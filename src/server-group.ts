@@ -99,9 +99,32 @@ export class ServerGroup implements ConnectionOwner {
     return new Promise((resolve) => (this.#onOpened = resolve));
   }
 
-  /** Opens connections up to `connections.min`. */
+  /**
+   * Opens connections up to `connections.min`. While the server's era is not known yet, one goes first
+   * and the others follow once it has connected (or failed), so that they connect without probing.
+   */
   fill(): void {
+    if (!this.#eraKnown()) {
+      const first = this.connections[0];
+      if (first) return void first.settled.then(() => this.fill());
+      if (!this.#closed && this.config.connections.min > 0 && !this.#wantsSlot) this.#open();
+      return;
+    }
     while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) this.#open();
+  }
+
+  /** Resolves once the connections `fill()` opened, the ones that waited for the first included, have each connected or failed. */
+  async filled(): Promise<void> {
+    for (let seen = -1; this.connections.length !== seen; ) {
+      seen = this.connections.length;
+      await Promise.all(this.connections.map((c) => c.settled));
+      await Promise.resolve(); // fill()'s own continuation on the first one runs ahead of this one
+    }
+  }
+
+  /** A new connection of this server needs no probe: it is `legacy`, or one of its connections found its era. */
+  #eraKnown(): boolean {
+    return this.config.protocol === "legacy" || this.#host.priorFor(this.config.name) !== undefined || this.connections.some((c) => c.verdict !== undefined);
   }
 
   /** Called by the pool when a worker slot was given to this group. */
