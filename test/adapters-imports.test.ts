@@ -38,3 +38,15 @@ test("the LangChain adapter loads LangChain and not the AI SDK", async (t) => {
   t.true(urls.some((url) => LANGCHAIN.test(url)));
   t.deepEqual(urls.filter((url) => AI.test(url)), []);
 });
+
+test("the subpath exports resolve to the adapters, with their types beside them", async (t) => {
+  const { existsSync } = await import("node:fs");
+  // Through the package's own name (Node resolves a package's self-reference through its exports).
+  const specifiers = { "mcp-worker-pool/ai-sdk": "aiSdkTools", "mcp-worker-pool/langchain": "langchainTools" };
+  for (const [specifier, name] of Object.entries(specifiers)) {
+    const url = import.meta.resolve(specifier);
+    t.regex(url, /\/dist\/src\/adapters\/(ai-sdk|langchain)\.js$/);
+    t.true(existsSync(fileURLToPath(url.replace(/\.js$/, ".d.ts"))), `${specifier}: types`);
+    t.is(typeof ((await import(specifier)) as Record<string, unknown>)[name], "function");
+  }
+});
