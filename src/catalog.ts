@@ -8,7 +8,7 @@
  * over. Until the pool is ready (`seal()`), contested names go to the server listed first in the
  * config, so that names do not depend on which server started faster.
  */
-import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Tool } from "@modelcontextprotocol/client";
 import type { ServerConfig } from "./config.js";
 
 export interface PoolTool {

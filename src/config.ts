@@ -59,6 +59,18 @@ export const KeepaliveSchema = z.strictObject({
   failures: ms(1).default(2),
 });
 
+/** The first revision of the stateless era (`server/discover`, no `initialize`). */
+export const FIRST_MODERN_REVISION = "2026-07-28";
+
+const ProtocolSchema = z.string().superRefine((v, ctx) => {
+  if (v === "auto" || v === "legacy") return;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+    ctx.addIssue({ code: "custom", message: 'must be "auto", "legacy" or a protocol revision such as "2026-07-28"', input: v });
+  } else if (v < FIRST_MODERN_REVISION) {
+    ctx.addIssue({ code: "custom", message: `pins a revision of the stateless era (${FIRST_MODERN_REVISION} or later); for the handshake era (up to 2025-11-25) use "legacy"`, input: v });
+  }
+});
+
 export const ToolFilterSchema = z.strictObject({
   /** Only these tools (server-side names) are exposed. Default: all. */
   include: z.array(z.string().min(1)).optional(),
@@ -103,6 +115,13 @@ const ServerInputSchema = z
     connectTimeoutMs: timerMs(1).default(10_000),
     reconnect: ReconnectSchema.prefault({}),
     keepalive: KeepaliveSchema.prefault({}),
+    /**
+     * Which MCP era to speak. `auto` (default): probe once with `server/discover` (2026-07-28 and later), fall
+     * back to the `initialize` handshake; the verdict is reused by every later connection of the server.
+     * `legacy`: the `initialize` handshake only (up to 2025-11-25). A revision such as `"2026-07-28"`: that
+     * revision of the stateless era and nothing else (a server that does not offer it is unavailable).
+     */
+    protocol: ProtocolSchema.default("auto"),
     /** Retry a call lost to a crash once, for tools annotated read-only or idempotent (`safe`), or never. Default `safe`. */
     retry: z.enum(["safe", "never"]).default("safe"),
     tools: ToolFilterSchema.prefault({}),
@@ -219,6 +238,7 @@ export const PoolConfigSchema = PoolInputSchema.transform((c) => {
       connectTimeoutMs: s.connectTimeoutMs,
       reconnect: s.reconnect,
       keepalive: s.keepalive,
+      protocol: s.protocol,
       retry: s.retry,
       tools: s.tools,
       prefix: s.prefix ?? name,
@@ -249,6 +269,8 @@ export interface ServerConfig {
   connectTimeoutMs: number;
   reconnect: z.output<typeof ReconnectSchema>;
   keepalive: z.output<typeof KeepaliveSchema>;
+  /** `auto`, `legacy`, or a pinned revision of the stateless era. */
+  protocol: string;
   retry: "safe" | "never";
   tools: z.output<typeof ToolFilterSchema>;
   prefix: string;

@@ -7,11 +7,11 @@
  */
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
-import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/client";
 import { backoffDelay } from "./backoff.js";
 import { callSafely } from "./callbacks.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
+import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type Verdict, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -28,6 +28,8 @@ export interface ConnectionOwner {
   onLost(conn: Connection, cause: "server" | "worker", error: unknown): void;
   /** The connection is closed for good and its worker is free. */
   onClosed(conn: Connection): void;
+  /** The server's era as its connections last found it, for a host about to start (see Verdict). */
+  prior(): Verdict | undefined;
 }
 
 export interface CallOptions {
@@ -67,6 +69,8 @@ export class Connection {
   tools: Tool[] | undefined;
   /** What the server said of itself when this connection last became ready. */
   serverInfo: ServerInfo | undefined;
+  /** The server's era as this connection last found it. */
+  verdict: Verdict | undefined;
   /** Last time a call finished or started here (for idle eviction). */
   lastUsed = Date.now();
 
@@ -121,7 +125,8 @@ export class Connection {
 
   #startHost(): void {
     // A host that never starts is a worker that died before its host ran: replaced the same way.
-    const host = this.#supervisor.start(this.#spec, (error) => {
+    // A new host (the first, or a replacement) connects in the era the server's connections last found.
+    const host = this.#supervisor.start({ ...this.#spec, prior: this.#owner.prior() }, (error) => {
       if (host !== this.#host) return;
       host.terminate();
       this.#onHostGone(host, error);
@@ -182,6 +187,7 @@ export class Connection {
         if (event.pid !== undefined) this.pid = event.pid;
         this.tools = event.tools;
         this.serverInfo = event.server;
+        this.verdict = event.verdict;
         this.failedAttempts = 0;
         this.lastError = undefined;
         this.#crashes = 0;

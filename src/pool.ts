@@ -3,14 +3,14 @@
  * sessions and the queue, and closes everything it started.
  */
 import { EventEmitter } from "node:events";
-import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Progress } from "@modelcontextprotocol/client";
 import { backoffDelay } from "./backoff.js";
 import { applySafely } from "./callbacks.js";
 import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict } from "./protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
@@ -178,6 +178,8 @@ class Engine implements GroupHost {
   queued = 0;
   /** Per server: what it said of itself at the last handshake of any of its connections. */
   readonly serverInfos = new Map<string, ServerInfo>();
+  /** Per server: its era as its connections last found it, handed to every new connection (see Verdict). */
+  readonly #verdicts = new Map<string, Verdict>();
 
   readonly #config: PoolConfig;
   readonly #emitter: EventEmitter;
@@ -652,11 +654,16 @@ class Engine implements GroupHost {
     return `${server}#${++this.#ids}`;
   }
 
+  priorFor(server: string): Verdict | undefined {
+    return this.#verdicts.get(server);
+  }
+
   // ---- events from connections -------------------------------------------------------------
 
   connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void {
     if (kind === "lost") this.counts.serverCrashes++;
     if (kind === "ready" && conn.serverInfo) this.serverInfos.set(conn.server, conn.serverInfo);
+    if (kind === "ready" && conn.verdict) this.#verdicts.set(conn.server, conn.verdict);
     this.#emitter.emit(`connection:${kind}`, eventOf(conn, error));
   }
 

@@ -2,7 +2,7 @@
  * Imported by both the main thread (`src/`) and the workers (`workers/`), as is process-group.ts:
  * the connection host's RPC interface, the messages it posts, and how errors cross the port.
  */
-import type { CallToolResult, Implementation, LoggingLevel, ServerCapabilities, Tool, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Implementation, LoggingLevel, PriorDiscovery, ServerCapabilities, Tool, Progress } from "@modelcontextprotocol/client";
 
 /** Every failure a caller can see is one of these codes (see CONTRACT.md). */
 export const ERROR_CODES = [
@@ -33,6 +33,13 @@ export interface WireError {
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
 export type ConnectionState = "connecting" | "ready" | "reconnecting" | "failed" | "closing" | "closed";
+
+/**
+ * A server's era as one of its connections found it: `{ kind: "modern", discover }` (the result of its
+ * `server/discover`) or `{ kind: "legacy" }`. The main thread keeps the latest per server and hands it to
+ * every later connection of that server, which then connects without probing (v2's `connect({ prior })`).
+ */
+export type Verdict = PriorDiscovery;
 
 /** What a server said of itself at its last handshake (`pool.serverInfo(name)`). */
 export interface ServerInfo {
@@ -71,6 +78,10 @@ export interface ConnectionSpec {
   connectTimeoutMs: number;
   reconnect: ReconnectPolicy;
   keepalive: KeepalivePolicy;
+  /** `auto`, `legacy`, or a pinned revision of the stateless era (see config `protocol`). */
+  protocol: string;
+  /** The server's era as its connections last found it, if any did: tried first, probed again if it fails. */
+  prior?: Verdict | undefined;
   maxMessageBytes: number;
   /** Niceness of the worker thread and its server processes (see `limits.workerNice`). */
   nice: number;
@@ -102,7 +113,7 @@ export interface HostApi {
 export type HostEvent =
   /** `failedAttempts`: connect attempts that failed since the connection was last ready (0 while it is recovering normally). */
   | { ev: "state"; state: ConnectionState; failedAttempts: number; error?: WireError; threadId: number }
-  | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number; server: ServerInfo }
+  | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number; server: ServerInfo; verdict: Verdict }
   | { ev: "tools"; tools: Tool[] }
   /** `startTime`: the server's start time as the worker read it at the spawn (see process-group.ts startTimeOf). */
   | { ev: "pid"; pid: number; startTime?: string }

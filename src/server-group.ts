@@ -6,7 +6,7 @@
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError, type ErrorCode } from "./errors.js";
-import type { ConnectionSpec, ConnectionState, HostEvent } from "./protocol.js";
+import type { ConnectionSpec, ConnectionState, HostEvent, Verdict } from "./protocol.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**
@@ -50,6 +50,8 @@ export interface GroupHost {
   withdrawSlot(group: ServerGroup): void;
   releaseSlot(): void;
   nextConnectionId(server: string): string;
+  /** The era `server`'s connections last found (see Verdict). */
+  priorFor(server: string): Verdict | undefined;
   connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void;
   workerCrash(conn: Connection, error: unknown): void;
   toolsChanged(conn: Connection): void;
@@ -134,6 +136,7 @@ export class ServerGroup implements ConnectionOwner {
       connectTimeoutMs: c.connectTimeoutMs,
       reconnect: c.reconnect,
       keepalive: c.keepalive,
+      protocol: c.protocol,
       maxMessageBytes: this.#host.maxMessageBytes,
       nice: this.#host.workerNice,
     };
@@ -304,6 +307,10 @@ export class ServerGroup implements ConnectionOwner {
   onLost(conn: Connection, cause: "server" | "worker", error: unknown): void {
     if (cause === "worker") this.#host.workerCrash(conn, error);
     this.#host.connectionEvent("lost", conn, error);
+  }
+
+  prior(): Verdict | undefined {
+    return this.#host.priorFor(this.config.name);
   }
 
   onClosed(conn: Connection): void {

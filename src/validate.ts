@@ -5,7 +5,7 @@
  * returns why the input is unusable (the message of an INVALID_ARGUMENTS error), or undefined.
  */
 import { MAX_TIMER_MS } from "./config.js";
-import type { Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { Progress } from "@modelcontextprotocol/client";
 
 /** Longest session id: ids are map keys, event payloads and stats entries, not payloads. */
 export const MAX_SESSION_ID_LENGTH = 256;

@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from "ava";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { specTypeSchemas } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError } from "../src/index.js";
 import { checkCallResult } from "../workers/call-result.js";
 import { FIXTURE_SERVER, stdioServer } from "./helpers/fixtures.js";
@@ -61,10 +61,10 @@ test("an answer the SDK would accept comes back as the SDK would return it; one 
     null,
   ];
   for (const result of results) {
-    const expected = CallToolResultSchema.safeParse(result);
+    const expected = specTypeSchemas.CallToolResult["~standard"].validate(result);
     const label = JSON.stringify(result);
-    if (expected.success) {
-      t.deepEqual(await rawAnswer(pool, { result }), expected.data, label);
+    if (expected.issues === undefined) {
+      t.deepEqual(await rawAnswer(pool, { result }), expected.value, label);
     } else {
       const error = await t.throwsAsync(rawAnswer(pool, { result }), undefined, label);
       t.true(error instanceof McpPoolError && error.code === "PROTOCOL_ERROR", `${label}: ${String(error)}`);
@@ -131,7 +131,7 @@ test("after a result too large, the next calls reach a fresh connection instead 
   t.deepEqual(calls.map((c) => (c.status === "fulfilled" ? "ok" : (c.reason as McpPoolError).code)), ["ok", "ok", "ok", "ok", "ok"]);
 });
 
-test("checkCallResult accepts, refuses and returns exactly what CallToolResultSchema does", (t) => {
+test("checkCallResult accepts, refuses and returns exactly what the v2 SDK's CallToolResult schema does", (t) => {
   const text = (s: string) => ({ type: "text", text: s });
   const corpus: unknown[] = [
     { content: [text("a"), text("")] },
@@ -158,9 +158,18 @@ test("checkCallResult accepts, refuses and returns exactly what CallToolResultSc
   ];
   for (const value of corpus) {
     const label = JSON.stringify(value) ?? String(value);
-    const expected = CallToolResultSchema.safeParse(value);
+    const expected = specTypeSchemas.CallToolResult["~standard"].validate(value);
     const actual = checkCallResult(value);
-    t.is(actual.ok, expected.success, label);
-    if (actual.ok && expected.success) t.deepEqual(actual.value, expected.data, label);
+    t.is(actual.ok, expected.issues === undefined, label);
+    if (actual.ok === true && expected.issues === undefined) t.deepEqual(actual.value, expected.value, label);
   }
+});
+
+test("checkCallResult reads the 2026-07-28 resultType: complete is the answer, without it; input_required asks first", (t) => {
+  const complete = checkCallResult({ resultType: "complete", content: [{ type: "text", text: "a" }] });
+  t.true(complete.ok === true && !("resultType" in complete.value));
+  t.deepEqual(complete.ok === true && complete.value, { content: [{ type: "text", text: "a" }] });
+  t.is(checkCallResult({ resultType: "input_required", inputRequests: {} }).ok, "input_required");
+  const unknown = checkCallResult({ resultType: "maybe", content: [] });
+  t.true(unknown.ok === false && /unknown resultType "maybe"/.test(unknown.message));
 });

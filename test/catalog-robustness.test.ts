@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import test from "ava";
-import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Tool } from "@modelcontextprotocol/client";
 import { buildCatalog, Catalog } from "../src/catalog.js";
 import { createPool, McpPool, parseConfig, type PoolEvent, type PoolTool } from "../src/index.js";
 import { code } from "./helpers/faults.js";

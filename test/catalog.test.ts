@@ -3,7 +3,7 @@
  * fixture servers: pagination, unique names across servers, and list_changed.
  */
 import test from "ava";
-import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Tool } from "@modelcontextprotocol/client";
 import { buildCatalog } from "../src/catalog.js";
 import { createPool, parseConfig, type PoolEvent, type PoolTool } from "../src/index.js";
 import { FIXTURE_TOOL_COUNT, stdioServer, waitFor } from "./helpers/fixtures.js";

@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import test, { type ExecutionContext } from "ava";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, parseConfig, type PoolEvent } from "../src/index.js";
 import { startHttpFixture, stdioServer } from "./helpers/fixtures.js";
 

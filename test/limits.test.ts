@@ -3,7 +3,7 @@
  * replicas (least in flight, scale up under load, scale down when idle) and the worker cap.
  */
 import test from "ava";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, parseConfig, type PoolStats } from "../src/index.js";
 import { isAlive, stdioServer, waitFor } from "./helpers/fixtures.js";
 

@@ -4,7 +4,7 @@
  * dead server. Plus the shape of stats() and of the errors.
  */
 import test, { type ExecutionContext } from "ava";
-import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Progress } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
 import { FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
 

@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
 import { isAlive, stdioServer } from "./helpers/fixtures.js";
 

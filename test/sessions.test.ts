@@ -3,7 +3,7 @@
  * idle eviction, draining close, reference counting and `limits.maxSessions`.
  */
 import test from "ava";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import { createPool, McpPool, parseConfig, type PoolConfigInput, type PoolEvent } from "../src/index.js";
 import { code } from "./helpers/faults.js";
 import { isAlive, startHttpFixture, stdioServer, waitFor } from "./helpers/fixtures.js";

@@ -11,7 +11,7 @@ import test from "ava";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import { McpPool, McpPoolError, parseConfig, type PoolEvent } from "../src/index.js";
 import { isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 

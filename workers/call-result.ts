@@ -1,19 +1,36 @@
 /**
- * The `result` of a tools/call response, checked the way the SDK checks it (`CallToolResultSchema`),
- * but without zod for the shape almost every server sends: text items and plain structured content.
- * The zod parse walks and copies every content item on each call, one of the larger per-call costs in
- * the worker; a result that is anything else still goes through the SDK's schema, so what is accepted,
- * refused and returned stays exactly the SDK's.
+ * The `result` of a tools/call response, checked the way the SDK checks it (its `CallToolResult`
+ * schema), but without zod for the shape almost every server sends: text items and plain structured
+ * content. The zod parse walks and copies every content item on each call, one of the larger per-call
+ * costs in the worker; a result that is anything else still goes through the SDK's schema, so what is
+ * accepted, refused and returned stays exactly the SDK's.
+ *
+ * In the 2026-07-28 era a result says what it is (`resultType`): `"complete"` is the answer (the member
+ * is the wire's, not the caller's, and is taken off); `"input_required"` asks the client for input first
+ * (see `inputRequired`). Legacy results have no `resultType`.
  */
-import { CallToolResultSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { specTypeSchemas, type CallToolResult } from "@modelcontextprotocol/client";
 
-export type ResultCheck = { ok: true; value: CallToolResult } | { ok: false; message: string };
+export type ResultCheck =
+  | { ok: true; value: CallToolResult }
+  | { ok: false; message: string }
+  /** The server asks for input (elicitation, sampling, roots) before it answers. */
+  | { ok: "input_required" };
+
+const callToolResult = specTypeSchemas.CallToolResult["~standard"];
 
 export function checkCallResult(result: unknown): ResultCheck {
+  if (isPlainObject(result) && "resultType" in result) {
+    const kind = result.resultType;
+    if (kind === "input_required") return { ok: "input_required" };
+    if (kind !== "complete") return { ok: false, message: `server sent a tools/call result of unknown resultType ${JSON.stringify(kind)}` };
+    delete result.resultType;
+  }
   if (isPlainResult(result)) return { ok: true, value: result };
-  const parsed = CallToolResultSchema.safeParse(result);
-  if (parsed.success) return { ok: true, value: parsed.data as CallToolResult };
-  return { ok: false, message: `server sent an invalid tools/call result: ${parsed.error.message}` };
+  const parsed = callToolResult.validate(result);
+  if (parsed.issues === undefined) return { ok: true, value: parsed.value as CallToolResult };
+  const issues = parsed.issues.slice(0, 3).map((i) => (i.path?.length ? `${i.path.map((p) => String(typeof p === "object" ? p.key : p)).join(".")}: ${i.message}` : i.message));
+  return { ok: false, message: `server sent an invalid tools/call result: ${issues.join("; ")}` };
 }
 
 /**

@@ -8,19 +8,28 @@
 import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
-  ErrorCode as RpcCode,
-  PaginatedResultSchema,
-  ToolListChangedNotificationSchema,
-  ToolSchema,
+  Client,
+  INVALID_PARAMS,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  SseError,
+  SSEClientTransport,
+  specTypeSchemas,
+  StreamableHTTPClientTransport,
   type CallToolResult,
+  type FetchLike,
   type JSONRPCMessage,
+  type JsonSchemaValidator,
+  type McpSubscription,
   type Progress,
+  type StandardSchemaV1,
   type Tool,
-} from "@modelcontextprotocol/sdk/types.js";
+  type Transport,
+  type VersionNegotiationMode,
+} from "@modelcontextprotocol/client";
 import {
   installErrorTransfer,
   isCallBatch,
@@ -38,6 +47,7 @@ import {
   type HostTask,
   type ServerInfo,
   type Outcome,
+  type Verdict,
   type WireError,
 } from "../src/protocol.js";
 import { backoffDelay } from "../src/backoff.js";
@@ -72,6 +82,10 @@ const HTTP_TERMINATE_MS = 1_000;
 /** A tools/call sent to the server and not answered yet. */
 interface PendingCall {
   link: Link;
+  /** What was asked, for a 2026-07-28 server that asks for input first (see #fulfil). */
+  req: CallRequest;
+  /** While the SDK's client carries the call through input rounds: its abort. */
+  rounds: AbortController | undefined;
   /** The JSON-RPC id, also its progress token. */
   id: number;
   timer: NodeJS.Timeout;
@@ -88,9 +102,29 @@ interface PendingCall {
 
 type ProgressParams = { progressToken?: unknown } & Progress;
 
+/**
+ * The SDK's client, with the one thing of its own the pool needs for the tools/call messages it sends
+ * itself: the `_meta` envelope (protocol version, client info and capabilities) that every request of the
+ * 2026-07-28 era carries. The SDK builds it for its own requests in a protected method.
+ */
+class PoolClient extends Client {
+  /** This connection's envelope; `undefined` in the legacy era, whose requests carry none. */
+  envelope(): Readonly<Record<string, unknown>> | undefined {
+    return this._outboundMetaEnvelope();
+  }
+}
+
 /** One open transport and the client on it; a new one per (re)open. */
 interface Link {
-  client: Client;
+  client: PoolClient;
+  /** The 2026-07-28 era (stateless, `server/discover`): set once connected. */
+  modern: boolean;
+  /** The `_meta` envelope of its requests (modern era only). */
+  envelope: Readonly<Record<string, unknown>> | undefined;
+  /** Modern era: the `subscriptions/listen` stream that brings `list_changed`. */
+  listening: McpSubscription | undefined;
+  /** The server answered something on it (a message on stdio, an HTTP response below 500): it is there and speaks. */
+  heard: boolean;
   transport: Transport;
   /** Resolves when this link's transport has closed, for whatever reason. */
   lost: Promise<void>;
@@ -124,6 +158,8 @@ export class ConnectionHost implements HostApi {
   #tools: Tool[] = [];
   /** Compiled inputSchemas of the current listing; a new listing starts afresh (see validators.ts). */
   #schemas = new ListingValidators();
+  /** The era this server was last found to speak: the next connect tries it first (see #open). */
+  #prior: Verdict | undefined;
   #keepalive: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshAgain = false;
@@ -136,6 +172,7 @@ export class ConnectionHost implements HostApi {
   constructor(spec: ConnectionSpec, port: MessagePort) {
     this.#spec = spec;
     this.#port = port;
+    this.#prior = spec.protocol === "legacy" ? undefined : spec.prior;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     // Methods are exposed by name; bind them so comlink calls land on this instance.
     expose({ cancel: this.cancel.bind(this), close: this.close.bind(this) }, port as never);
@@ -169,11 +206,11 @@ export class ConnectionHost implements HostApi {
     const id = this.#wireId();
     const timer = setTimeout(this.#expire, timeoutMs, callId);
     const http = link.streams ? new HttpCall(id) : undefined;
-    this.#calls.set(callId, { link, id, timer, timeoutMs, http, progress: req.progress, burst: 0, latest: undefined });
+    this.#calls.set(callId, { link, req, rounds: undefined, id, timer, timeoutMs, http, progress: req.progress, burst: 0, latest: undefined });
     this.#wireIds.set(id, callId);
-    const params = req.progress
-      ? { name: req.name, arguments: req.args, _meta: { progressToken: id } }
-      : { name: req.name, arguments: req.args };
+    // The 2026-07-28 era: the link's envelope goes in every request's _meta.
+    const meta = req.progress ? { ...link.envelope, progressToken: id } : link.envelope;
+    const params = meta ? { name: req.name, arguments: req.args, _meta: meta } : { name: req.name, arguments: req.args };
     // Keys in this order: CallStreams reads the id from the start of the serialized message.
     link.transport.send({ jsonrpc: "2.0", id, method: "tools/call", params }, http?.sendOptions).catch((error: unknown) => {
       if (this.#calls.get(callId)?.link === link) this.#settle(callId, { ok: false, error: this.#classify(error, link) });
@@ -187,6 +224,7 @@ export class ConnectionHost implements HostApi {
     this.#calls.delete(callId);
     this.#wireIds.delete(call.id);
     clearTimeout(call.timer);
+    call.rounds?.abort();
     if (call.http) call.link.streams!.callEnded(call.http, outcome.ok);
     // Its progress goes out ahead of its result.
     if (call.latest) this.#postProgress(callId, call.latest);
@@ -194,11 +232,16 @@ export class ConnectionHost implements HostApi {
     return call;
   }
 
-  /** Ends a pending call on our side and tells the server to stop working on it. */
+  /**
+   * Ends a pending call on our side and tells the server to stop working on it: `notifications/cancelled`,
+   * or in the 2026-07-28 era over Streamable HTTP by closing the call's stream, which #settle did (its
+   * requests are aborted with it). A call in input rounds is the SDK's to cancel (#settle aborted them).
+   */
   #abandon(callId: number, error: WireError): void {
     const call = this.#settle(callId, { ok: false, error });
-    if (!call || call.link.closed) return;
-    const notice = { jsonrpc: "2.0" as const, method: "notifications/cancelled", params: { requestId: call.id, reason: error.message } };
+    if (!call || call.link.closed || call.rounds || (call.link.modern && call.http)) return;
+    const params = { requestId: call.id, reason: error.message, ...(call.link.envelope ? { _meta: call.link.envelope } : {}) };
+    const notice = { jsonrpc: "2.0" as const, method: "notifications/cancelled", params };
     call.link.transport.send(notice).catch(() => {}); // a link that cannot take it is being lost anyway
   }
 
@@ -245,11 +288,44 @@ export class ConnectionHost implements HostApi {
     const answer = message as { result?: unknown; error?: unknown };
     if ("result" in answer) {
       const checked = checkCallResult(answer.result);
-      this.#settle(callId, checked.ok ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.message));
+      if (checked.ok === "input_required") this.#fulfil(callId, call);
+      else this.#settle(callId, checked.ok ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.message));
     } else {
       this.#settle(callId, { ok: false, error: rpcError(answer.error) });
     }
     return true;
+  }
+
+  /**
+   * A 2026-07-28 server answered the call with `input_required`: it needs input (elicitation, sampling,
+   * roots) before it answers. The SDK's client answers such rounds through its handlers and retries the
+   * call with the answers, up to its round limit; there is no way to hand it the result we hold, so the
+   * call goes through its `callTool()` from the start, under the call's own deadline and cancellation.
+   */
+  #fulfil(callId: number, call: PendingCall): void {
+    this.#wireIds.delete(call.id);
+    const rounds = (call.rounds = new AbortController());
+    const onprogress = call.progress ? (progress: Progress) => this.#calls.get(callId) === call && this.#postProgress(callId, progress) : undefined;
+    call.link.client
+      .callTool({ name: call.req.name, arguments: call.req.args }, { signal: rounds.signal, timeout: call.timeoutMs, onprogress })
+      .then(
+        (result) => {
+          if (this.#calls.get(callId) !== call) return;
+          const checked = checkCallResult(result);
+          this.#settle(callId, checked.ok === true ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.ok === false ? checked.message : "server asked for input again after the client's last round"));
+        },
+        (error: unknown) => {
+          if (this.#calls.get(callId) !== call) return;
+          this.#settle(callId, { ok: false, error: this.#roundsError(error, call.link) });
+        },
+      );
+  }
+
+  /** Why a call the SDK carried through input rounds failed. */
+  #roundsError(error: unknown, link: Link): WireError {
+    if (link.closed || link.reason) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
+    if (error instanceof ProtocolError) return rpcError({ code: error.code, message: error.message, data: error.data });
+    return wireError("PROTOCOL_ERROR", `the server's request for input could not be answered: ${messageOf(error)}`);
   }
 
   readonly #flushProgress = (): void => {
@@ -370,19 +446,43 @@ export class ConnectionHost implements HostApi {
     this.#port.close();
   }
 
-  /** One attempt to open the transport, initialize and list tools. Returns the error, or nothing. */
+  /**
+   * One attempt to open the connection: in the era the server was last found to speak, if that is known,
+   * else as `protocol` says (see #connect). A known era that no longer holds (the server was upgraded or
+   * downgraded in place) is forgotten and the server probed again, in the same attempt. Returns the
+   * error, or nothing.
+   */
   async #open(): Promise<WireError | undefined> {
+    const prior = this.#prior;
+    const { error, heard } = await this.#connect(prior);
+    // A server that is down tells nothing of its era: the verdict stands for the next attempt. One that
+    // answered, but not as its verdict said, changed era in place: probe it now.
+    if (!error || !prior || !heard || this.#closing) return error;
+    this.#prior = undefined;
+    return (await this.#connect(undefined)).error;
+  }
+
+  /**
+   * Opens the transport, connects the SDK's client in the server's era and lists the tools. With `prior`
+   * (a verdict of an earlier connection of this server) nothing is probed: a modern verdict connects
+   * with no round trip at all, a legacy one with `initialize`. Without, the client negotiates as
+   * `protocol` says: `auto` probes with `server/discover` and falls back to `initialize`.
+   */
+  async #connect(prior: Verdict | undefined): Promise<{ error: WireError | undefined; heard: boolean }> {
     const spec = this.#spec;
     let link: Link | undefined;
     try {
-      if (spec.transport !== "stdio") await loadHttpTransports();
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
-      if (this.#closing) return wireError("POOL_CLOSED", "closing");
+      if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       const streams = spec.transport === "http" ? new CallStreams(this.#callStreamHost(() => link)) : undefined;
-      const transport = this.#createTransport((id) => this.#oversize(link, id), streams);
-      const client = new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator: deferredValidator });
+      const transport = this.#createTransport((id) => this.#oversize(link, id), () => link && (link.heard = true), streams);
+      const client = new PoolClient(CLIENT_INFO, {
+        capabilities: {},
+        jsonSchemaValidator: deferredValidator,
+        versionNegotiation: { mode: negotiationOf(spec.protocol), probe: { timeoutMs: Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) } },
+      });
       let lostResolve!: () => void;
-      link = { client, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)), streams };
+      link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost: new Promise<void>((r) => (lostResolve = r)), streams };
       const mine = link;
       client.onclose = () => {
         mine.closed = true;
@@ -392,40 +492,82 @@ export class ConnectionHost implements HostApi {
       // stream is the only way answers come back, and when it breaks the SDK neither closes nor
       // rejects what is pending, so a broken stream is a lost connection.
       client.onerror = (error) => {
-        if (spec.transport === "sse" && http && error instanceof http.SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
+        if (spec.transport === "sse" && error instanceof SseError) this.#lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
-      client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refreshTools(mine));
-      // The SDK's client keeps the negotiated version to itself, but hands it to a transport that takes it.
-      let protocolVersion: string | undefined;
-      const setVersion = transport.setProtocolVersion?.bind(transport);
-      transport.setProtocolVersion = (version) => {
-        protocolVersion = version;
-        setVersion?.(version);
-      };
+      // Legacy era: sent on the connection; 2026-07-28: on the subscriptions/listen stream (#listen).
+      client.setNotificationHandler("notifications/tools/list_changed", () => this.#refreshTools(mine));
       this.#link = link;
-      await client.connect(transport, { timeout: spec.connectTimeoutMs });
+      try {
+        await client.connect(transport, { timeout: spec.connectTimeoutMs, ...(prior ? { prior } : {}) });
+      } catch (error) {
+        // A legacy stdio server that exits on the unknown `server/discover` (or answers it with garbage)
+        // leaves the SDK no way to fall back on that process: start it again and go straight to initialize.
+        // If the process died for another reason, the verdict is wrong, but the server cannot tell us
+        // otherwise until it answers; then it is probed again (#open).
+        if (prior || spec.protocol !== "auto" || spec.transport !== "stdio" || !isNegotiationFailure(error) || this.#closing) throw error;
+        await this.#closeLink(mine);
+        this.#prior = { kind: "legacy" };
+        return await this.#connect(this.#prior);
+      }
       // Our calls' answers and progress go to #take first; the rest to the SDK, which connect() hooked in.
       const sdkOnMessage = transport.onmessage;
       transport.onmessage = (message, extra) => {
         if (!this.#take(mine, message)) sdkOnMessage?.(message, extra);
       };
-      if (this.#closing) return wireError("POOL_CLOSED", "closing");
+      link.modern = client.getProtocolEra() === "modern";
+      link.envelope = link.modern ? client.envelope() : undefined;
+      if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: true };
+      // A stale modern verdict connects without a word: its first request is what fails.
       this.#setTools(await this.#listTools(client));
-      const server: ServerInfo = { protocolVersion, serverInfo: client.getServerVersion()!, capabilities: client.getServerCapabilities() ?? {} };
+      const discover = client.getDiscoverResult();
+      const verdict: Verdict = link.modern && discover ? { kind: "modern", discover } : { kind: "legacy" };
+      if (spec.protocol !== "legacy") this.#prior = verdict;
+      if (link.modern) this.#listen(link);
+      const server: ServerInfo = {
+        protocolVersion: client.getNegotiatedProtocolVersion(),
+        // Required in the handshake; a 2026-07-28 server may leave itself unnamed.
+        serverInfo: client.getServerVersion() ?? { name: spec.server, version: "" },
+        capabilities: client.getServerCapabilities() ?? {},
+      };
       const instructions = client.getInstructions();
       if (instructions !== undefined) server.instructions = instructions;
-      this.#post({ ev: "ready", tools: this.#tools, threadId, server, ...(this.#pidOf(transport) ? { pid: this.#pidOf(transport)! } : {}) });
-      return undefined;
+      const pid = this.#pidOf(transport);
+      this.#post({ ev: "ready", tools: this.#tools, threadId, server, verdict, ...(pid ? { pid } : {}) });
+      return { error: undefined, heard: true };
     } catch (error) {
       await this.#closeLink(link);
-      return wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}: ${messageOf(error)}`);
+      const as = prior ? ` (as a ${prior.kind === "modern" ? "2026-07-28" : "legacy"} server, as it was last found)` : "";
+      return { error: wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${as}: ${messageOf(error)}`), heard: link?.heard ?? false };
     }
+  }
+
+  /**
+   * 2026-07-28: change notifications come only to those who listen for them (`subscriptions/listen`).
+   * A stream the server drops is listened to again while the link lives, after a pause; one the server
+   * refuses (it has no list_changed to tell) is left alone.
+   */
+  #listen(link: Link, attempt = 0): void {
+    if (link.closed || link !== this.#link || !link.client.getServerCapabilities()?.tools?.listChanged) return;
+    link.client
+      .listen({ toolsListChanged: true }, { timeout: this.#spec.connectTimeoutMs })
+      .then(async (subscription) => {
+        if (link.closed || link !== this.#link) return void subscription.close().catch(() => {});
+        link.listening = subscription;
+        const why = await subscription.closed;
+        if (why !== "remote" || link.closed) return;
+        // What changed while nobody listened is not known: list again.
+        this.#refreshTools(link);
+        setTimeout(() => this.#listen(link, 0), LISTEN_AGAIN_MS).unref();
+      })
+      .catch(() => {
+        if (attempt < LISTEN_ATTEMPTS) setTimeout(() => this.#listen(link, attempt + 1), backoffDelay(attempt + 1, LISTEN_AGAIN_MS, 10 * LISTEN_AGAIN_MS)).unref();
+      });
   }
 
   /** A graceful close tells a Streamable HTTP server to drop our session (DELETE), briefly. */
   async #endHttpSession(link: Link | undefined): Promise<void> {
     const transport = link?.transport;
-    if (!link || link.closed || !http || !(transport instanceof http.StreamableHTTPClientTransport) || !transport.sessionId) return;
+    if (!link || link.closed || !(transport instanceof StreamableHTTPClientTransport) || !transport.sessionId) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       transport.terminateSession().catch(() => {}),
@@ -438,7 +580,7 @@ export class ConnectionHost implements HostApi {
     return transport instanceof ProcessGroupStdioTransport ? transport.pid : undefined;
   }
 
-  #createTransport(onoversize: (id: string | number | undefined) => void, streams: CallStreams | undefined): Transport {
+  #createTransport(onoversize: (id: string | number | undefined) => void, onheard: () => void, streams: CallStreams | undefined): Transport {
     const spec = this.#spec;
     if (spec.transport === "stdio") {
       return new ProcessGroupStdioTransport({
@@ -450,15 +592,20 @@ export class ConnectionHost implements HostApi {
         maxMessageBytes: spec.maxMessageBytes,
         nice: spec.nice,
         onpid: (pid, startTime) => this.#post({ ev: "pid", pid, startTime }),
+        onheard,
         onoversize,
         onheaplimit: outOfHeap,
       });
     }
-    // #open loaded them before calling us.
-    const { SSEClientTransport, StreamableHTTPClientTransport } = http!;
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
-    const limited = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
+    const sized = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
+    // A 5xx is not the server speaking: a proxy in front of one that is down, or a server that failed.
+    const limited: FetchLike = async (url, init) => {
+      const response = await sized(url, init);
+      if (response.status < 500) onheard();
+      return response;
+    };
     if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch: limited });
     // The SDK resumes a stream the server ended after an event id (SEP-1699), a few times; CallStreams
     // ties each request to its call and tells the host what the SDK cannot settle.
@@ -506,13 +653,11 @@ export class ConnectionHost implements HostApi {
     let skipped = 0;
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const res = await client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, PaginatedResultSchema, { timeout: this.#spec.connectTimeoutMs });
-      const listed: unknown = (res as { tools?: unknown }).tools;
-      if (!Array.isArray(listed)) throw new Error("tools/list result has no tools array");
-      for (const raw of listed) {
-        const parsed = ToolSchema.safeParse(raw);
-        if (parsed.success) tools.push(parsed.data);
-        else if (++skipped <= MAX_SKIP_WARNINGS) this.#post({ ev: "log", level: "warning", data: `tool ${toolLabel(raw)} skipped: ${issuesOf(parsed.error)}` });
+      const res = await client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, TOOLS_PAGE, { timeout: this.#spec.connectTimeoutMs });
+      for (const raw of res.tools) {
+        const parsed = TOOL.validate(raw);
+        if (parsed.issues === undefined) tools.push(parsed.value as Tool);
+        else if (++skipped <= MAX_SKIP_WARNINGS) this.#post({ ev: "log", level: "warning", data: `tool ${toolLabel(raw)} skipped: ${issuesOf(parsed.issues)}` });
       }
       cursor = res.nextCursor;
       if (!cursor) break;
@@ -581,11 +726,11 @@ export class ConnectionHost implements HostApi {
     this.#keepalive = setInterval(() => {
       if (busy || link.closed) return;
       busy = true;
-      link.client
-        .ping({ timeout: timeoutMs })
+      // The 2026-07-28 era has no ping. Its `server/discover` is as cheap, and required of every server.
+      (link.modern ? link.client.discover({ timeout: timeoutMs }) : link.client.ping({ timeout: timeoutMs }))
         .then(() => (missed = 0))
         .catch(() => {
-          if (++missed >= failures) this.#lose(link, wireError("CONNECTION_LOST", `server missed ${missed} keepalive pings`));
+          if (++missed >= failures) this.#lose(link, wireError("CONNECTION_LOST", `server missed ${missed} keepalive ${link.modern ? "discover requests" : "pings"}`));
         })
         .finally(() => (busy = false));
     }, intervalMs);
@@ -688,6 +833,21 @@ function outOfHeap(bytes: number): void {
   });
 }
 
+/** The client's negotiation mode for a server's `protocol` setting. */
+function negotiationOf(protocol: string): VersionNegotiationMode {
+  return protocol === "auto" || protocol === "legacy" ? protocol : { pin: protocol };
+}
+
+/** The SDK gave up negotiating the era (e.g. the server exited on the probe). */
+function isNegotiationFailure(error: unknown): boolean {
+  return error instanceof SdkError && error.code === SdkErrorCode.EraNegotiationFailed;
+}
+
+/** Pause before listening again for list_changed after the server dropped the stream (2026-07-28). */
+const LISTEN_AGAIN_MS = 1_000;
+/** Failed attempts to listen, in a row, before a link does without list_changed. */
+const LISTEN_ATTEMPTS = 5;
+
 /** Progress notifications per call and tick posted as they come; later ones in the tick are coalesced (see #take). */
 const PROGRESS_BURST = 8;
 
@@ -720,35 +880,12 @@ function describe(spec: ConnectionSpec): string {
 }
 
 /**
- * The SDK's HTTP and SSE transports, loaded only by workers that use them: a stdio worker does without
- * their module graph (about 1 MB of heap and RSS per connection). Their errors can only come from
- * them, so `http` being unset also answers "is this an HTTP error?".
- */
-let http: typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js") & typeof import("@modelcontextprotocol/sdk/client/sse.js") | undefined;
-let loadingHttp: Promise<void> | undefined;
-
-function loadHttpTransports(): Promise<void> {
-  loadingHttp ??= Promise.all([
-    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
-    import("@modelcontextprotocol/sdk/client/sse.js"),
-  ]).then(
-    ([streamable, sse]) => {
-      http = { ...streamable, ...sse };
-    },
-    (error: unknown) => {
-      loadingHttp = undefined; // the next connect attempt tries again instead of failing on a cached rejection
-      throw error;
-    },
-  );
-  return loadingHttp;
-}
-
-/**
  * The HTTP status of a failed request, if the error is one: Streamable HTTP and SSE errors carry a
  * code, the legacy SSE transport's POST failure only says it in its message.
  */
 function httpStatusOf(error: unknown): number | undefined | null {
-  if (http && (error instanceof http.StreamableHTTPError || error instanceof http.SseError)) return error.code;
+  if (error instanceof SdkHttpError) return error.status;
+  if (error instanceof SseError) return error.code;
   const m = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;
   return m ? Number(m[1]) : null;
 }
@@ -763,7 +900,7 @@ function rpcError(raw: unknown): WireError {
   if (typeof code !== "number" || typeof message !== "string") return wireError("PROTOCOL_ERROR", `server sent a malformed error answer: ${safeJson(raw)}`);
   const text = `MCP error ${code}: ${message}`;
   if (code === RESULT_TOO_LARGE_RPC_CODE) return wireError("RESULT_TOO_LARGE", text);
-  if (code === RpcCode.InvalidParams) {
+  if (code === INVALID_PARAMS) {
     const which = /unknown tool|tool .*not found|no such tool/i.test(message) ? "TOOL_NOT_FOUND" : "INVALID_ARGUMENTS";
     return wireError(which, text, { mcpCode: code, data });
   }
@@ -777,12 +914,32 @@ function toolLabel(raw: unknown): string {
 }
 
 /** Why a tool was refused, briefly: the first few problems, each with where it is. */
-function issuesOf(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }): string {
-  return error.issues
+function issuesOf(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
+  return issues
     .slice(0, 3)
-    .map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
+    .map((i) => (i.path?.length ? `${i.path.map((p) => String(typeof p === "object" ? p.key : p)).join(".")}: ${i.message}` : i.message))
     .join("; ");
 }
+
+/** One tool of a listing, as the SDK's spec schema checks it. */
+const TOOL = specTypeSchemas.Tool["~standard"];
+
+/**
+ * A page of tools/list, checked only as a page: its tools are checked one by one (#listTools). The
+ * SDK's own check of the result (and so its `listTools()`) refuses the whole page for one bad tool.
+ */
+const TOOLS_PAGE: StandardSchemaV1<unknown, { tools: unknown[]; nextCursor?: string }> = {
+  "~standard": {
+    version: 1,
+    vendor: "mcp-worker-pool",
+    validate(value) {
+      const page = value as { tools?: unknown; nextCursor?: unknown } | null;
+      if (typeof page !== "object" || page === null || !Array.isArray(page.tools)) return { issues: [{ message: "tools/list result has no tools array" }] };
+      if (page.nextCursor !== undefined && typeof page.nextCursor !== "string") return { issues: [{ message: "tools/list nextCursor is not a string", path: ["nextCursor"] }] };
+      return { value: { tools: page.tools, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) } };
+    },
+  },
+};
 
 function safeJson(value: unknown): string {
   try {

@@ -17,7 +17,7 @@
  *   likely died mid-answer (a stream the server ends cleanly is not broken: it may be resumed);
  * - an answer to a request on our session saying the session is not valid is reported (`sessionGone`).
  */
-import type { FetchLike, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { FetchLike, TransportSendOptions } from "@modelcontextprotocol/client";
 
 /** Attempts to reopen one ended stream (the SDK's `maxRetries`): a few, each after `retry:` or our backoff. */
 export const RESUME_ATTEMPTS = 3;

@@ -2,7 +2,7 @@
  * A `fetch` for the SDK's HTTP transports that refuses an oversized message while it streams in.
  * JSON bodies count whole; SSE bodies count per event (bytes since the last blank line).
  */
-import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { FetchLike } from "@modelcontextprotocol/client";
 
 export class MessageTooLargeError extends Error {
   constructor(readonly maxBytes: number) {

@@ -11,10 +11,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { getHeapStatistics } from "node:v8";
-import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { serializeMessage, type JSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
+import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
 import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "../src/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
 import { lowerGroupPriority } from "./priority.js";
@@ -30,6 +28,8 @@ export interface StdioOptions {
   nice?: number;
   /** Called with the server's pid as soon as it is spawned, and its start time (see process-group.ts startTimeOf). */
   onpid?: (pid: number, startTime: string | undefined) => void;
+  /** Called on the server's first JSON-RPC message: it is alive and speaks. */
+  onheard?: () => void;
   /** Called when a message over the limit was refused; `id` is its request id when it could be read. */
   onoversize?: (id: string | number | undefined) => void;
   /**
@@ -67,6 +67,7 @@ export class ProcessGroupStdioTransport implements Transport {
   /** While an oversized line streams in: its first and last bytes, and when it started. */
   #oversize: { head: string; tail: Buffer; timer: NodeJS.Timeout } | undefined;
   #closed = false;
+  #heard = false;
   #closing: Promise<void> | undefined;
   /** close() is shutting the server down: its stdout closing is expected. */
   #stopping = false;
@@ -81,6 +82,16 @@ export class ProcessGroupStdioTransport implements Transport {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /**
+   * The server's stderr, as the SDK's stdio transport has it; ours goes where the config says, so there is
+   * no stream to read. It is here because the SDK's client tells a stdio transport from an HTTP one by
+   * its having both `pid` and `stderr`, and probes a stdio server differently: a probe with no answer
+   * means a legacy server that ignores unknown requests before `initialize`, not an outage.
+   */
+  get stderr(): null {
+    return null;
   }
 
   start(): Promise<void> {
@@ -187,6 +198,10 @@ export class ProcessGroupStdioTransport implements Transport {
     if (typeof message !== "object" || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== "2.0") {
       this.onerror?.(new Error(`not a JSON-RPC 2.0 message: ${text.slice(0, 200)}`));
       return;
+    }
+    if (!this.#heard) {
+      this.#heard = true;
+      this.#opts.onheard?.();
     }
     this.onmessage?.(message as JSONRPCMessage);
   }

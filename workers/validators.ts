@@ -8,8 +8,8 @@
  * `$id` against the old one. Here an instance belongs to one listing and goes with it, and validators are
  * found by the schema's content.
  */
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
-import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from "@modelcontextprotocol/client";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/client/validators/ajv";
 
 /**
  * The compiled schemas of one tools/list. Compiles on demand (a tool nobody calls costs nothing), once per

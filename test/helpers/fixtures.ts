@@ -1,5 +1,7 @@
 /**
- * Helpers for tests that talk to the fixture MCP server (test/fixtures/server.ts).
+ * Helpers for tests that talk to the fixture MCP servers: test/fixtures/server.ts (legacy era, v1 SDK)
+ * and test/fixtures/modern-server.ts (2026-07-28 era, v2 SDK), which serve the same tools
+ * (test/fixtures/tools.ts). A suite runs against both eras by looping over FIXTURE_ERAS.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -9,8 +11,23 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-/** Absolute path of the compiled fixture server (dist/test/fixtures/server.js). */
+/** Absolute path of the compiled fixture server (dist/test/fixtures/server.js): legacy era only. */
 export const FIXTURE_SERVER: string = fileURLToPath(new URL("../fixtures/server.js", import.meta.url));
+
+/**
+ * Absolute path of the compiled 2026-07-28 fixture server (dist/test/fixtures/modern-server.js).
+ * Modern-only by default; `--legacy serve` makes it answer legacy clients too.
+ */
+export const MODERN_FIXTURE_SERVER: string = fileURLToPath(new URL("../fixtures/modern-server.js", import.meta.url));
+
+/** The protocol eras a fixture speaks: "legacy" (initialize handshake) and "modern" (2026-07-28 only). */
+export const FIXTURE_ERAS = ["legacy", "modern"] as const;
+export type FixtureEra = (typeof FIXTURE_ERAS)[number];
+
+/** The fixture server file for `era`. */
+export function fixtureServer(era: FixtureEra = "legacy"): string {
+  return era === "modern" ? MODERN_FIXTURE_SERVER : FIXTURE_SERVER;
+}
 
 /** How many tools the fixture server lists (with its default 12 filler tools). */
 export const FIXTURE_TOOL_COUNT = 34;
@@ -21,9 +38,9 @@ export interface StdioServerConfig {
   env?: Record<string, string>;
 }
 
-/** A stdio server config that runs the fixture server. */
-export function stdioServer(extraArgs: string[] = [], env?: Record<string, string>): StdioServerConfig {
-  const config: StdioServerConfig = { command: process.execPath, args: [FIXTURE_SERVER, "stdio", ...extraArgs] };
+/** A stdio server config that runs the fixture server of `era`. */
+export function stdioServer(extraArgs: string[] = [], env?: Record<string, string>, era: FixtureEra = "legacy"): StdioServerConfig {
+  const config: StdioServerConfig = { command: process.execPath, args: [fixtureServer(era), "stdio", ...extraArgs] };
   if (env) config.env = env;
   return config;
 }
@@ -50,15 +67,18 @@ export interface HttpFixture {
 }
 
 /**
- * Spawns the fixture server in http or sse mode and waits (at most 10 s) for its
- * `LISTENING <url>` line. `env` is merged over process.env (e.g. FIXTURE_EVENTS).
+ * Spawns the fixture server of `era` in http or sse mode and waits (at most 30 s) for its
+ * `LISTENING <url>` line. `env` is merged over process.env (e.g. FIXTURE_EVENTS). SSE exists in the
+ * legacy era only (the v2 server never serves it): asking for it with "modern" throws.
  */
 export async function startHttpFixture(
   mode: "http" | "sse" = "http",
   extraArgs: string[] = [],
   env?: Record<string, string>,
+  era: FixtureEra = "legacy",
 ): Promise<HttpFixture> {
-  const child = spawn(process.execPath, [FIXTURE_SERVER, mode, ...extraArgs], {
+  if (mode === "sse" && era === "modern") throw new Error("startHttpFixture: the modern fixture has no SSE mode (legacy SSE is legacy-era only)");
+  const child = spawn(process.execPath, [fixtureServer(era), mode, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
     env: env ? { ...process.env, ...env } : process.env,
   });
@@ -90,7 +110,7 @@ export async function startHttpFixture(
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`fixture server (${mode}) did not print LISTENING within 30000 ms; stderr: ${stderr}`)),
+        () => reject(new Error(`${era} fixture server (${mode}) did not print LISTENING within 30000 ms; stderr: ${stderr}`)),
         30_000,
       );
       const done = (fn: () => void) => {
@@ -103,7 +123,7 @@ export async function startHttpFixture(
       });
       child.once("error", (error) => done(() => reject(error)));
       child.once("exit", (code, signal) =>
-        done(() => reject(new Error(`fixture server (${mode}) exited (code ${code}, signal ${signal}) before listening; stderr: ${stderr}`))),
+        done(() => reject(new Error(`${era} fixture server (${mode}) exited (code ${code}, signal ${signal}) before listening; stderr: ${stderr}`))),
       );
     });
     return { url, pid: child.pid!, close };
