@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from "ava";
 import { asSchema, generateText, stepCountIs, type ToolSet } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import { aiSdkTools, toModelOutput } from "../src/adapters/ai-sdk.js";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
 import { readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";

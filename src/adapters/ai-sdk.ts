@@ -14,7 +14,7 @@
  * the model as that JSON, where `@ai-sdk/mcp` would send nothing.
  */
 import { dynamicTool, jsonSchema, type JSONSchema7, type JSONValue, type Tool, type ToolExecutionOptions, type ToolSet } from "ai";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/client";
 import type { PoolTool } from "../catalog.js";
 import type { McpPool } from "../pool.js";
 import { selectTools, type AdapterOptions } from "./options.js";
