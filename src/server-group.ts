@@ -100,17 +100,16 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   /**
-   * Opens connections up to `connections.min`. While the server's era is not known yet, one goes first
-   * and the others follow once it has connected (or failed), so that they connect without probing.
+   * Opens connections up to `connections.min`. While the server's era is not known yet and a first
+   * connection is on its way to finding it, the others wait (onState fills again when it is ready or
+   * failed), so that they connect without probing.
    */
   fill(): void {
-    if (!this.#eraKnown()) {
-      const first = this.connections[0];
-      if (first) return void first.settled.then(() => this.fill());
-      if (!this.#closed && this.config.connections.min > 0 && !this.#wantsSlot) this.#open();
-      return;
+    if (!this.#eraKnown() && this.connections.some((c) => c.state === "connecting" && c.failedAttempts === 0)) return;
+    while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) {
+      this.#open();
+      if (!this.#eraKnown()) return;
     }
-    while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) this.#open();
   }
 
   /** Resolves once the connections `fill()` opened, the ones that waited for the first included, have each connected or failed. */
@@ -118,7 +117,7 @@ export class ServerGroup implements ConnectionOwner {
     for (let seen = -1; this.connections.length !== seen; ) {
       seen = this.connections.length;
       await Promise.all(this.connections.map((c) => c.settled));
-      await Promise.resolve(); // fill()'s own continuation on the first one runs ahead of this one
+      // The others are opened as the first one settles (onState, ahead of its `settled`).
     }
   }
 
@@ -214,7 +213,11 @@ export class ServerGroup implements ConnectionOwner {
   #unavailable(waiter: Waiter): McpPoolError {
     const last = this.connections.find((c) => c.lastError)?.lastError;
     const why = last ? `: ${last.message}` : "";
-    return this.#error(waiter, "SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`);
+    return new McpPoolError("SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`, {
+      server: this.config.name,
+      tool: waiter.tool,
+      ...(last ? { cause: new Error(last.message) } : {}),
+    });
   }
 
   #error(waiter: Waiter, code: ErrorCode, message: string): McpPoolError {
@@ -312,6 +315,8 @@ export class ServerGroup implements ConnectionOwner {
       if (conn.state === "failed" || conn.failedAttempts === 1) this.#host.connectionEvent("failed", conn, conn.lastError);
       this.drain();
     }
+    // The replicas that waited for the first one's verdict (see fill), now that the pool has it.
+    if (conn.state === "ready" || conn.state === "failed" || conn.failedAttempts > 0) this.fill();
   }
 
   onTools(conn: Connection): void {
@@ -333,7 +338,7 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   prior(): Verdict | undefined {
-    return this.#host.priorFor(this.config.name);
+    return this.#host.priorFor(this.config.name) ?? this.connections.find((c) => c.verdict)?.verdict;
   }
 
   onClosed(conn: Connection): void {
