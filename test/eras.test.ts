@@ -196,3 +196,17 @@ for (const transport of ["stdio", "http"] as const) {
     t.deepEqual(result, { ok: true, text: "fresh called" });
   });
 }
+
+test("a 2026-07-28 answer of input_required that nobody can fulfil (no input capability declared) is PROTOCOL_ERROR, and the connection serves on", async (t) => {
+  const pool = await openPool(t, { servers: { m: server(stdioServer([], undefined, "modern")) } });
+  const inputRequired = {
+    result: {
+      resultType: "input_required",
+      inputRequests: { confirm: { method: "elicitation/create", params: { mode: "form", message: "Sure?", requestedSchema: { type: "object", properties: { ok: { type: "boolean" } } } } } },
+    },
+  };
+  const error = await t.throwsAsync(pool.callTool("m__raw_answer", { answer: JSON.stringify(inputRequired) }, { timeoutMs: 10_000 }));
+  t.true(error instanceof McpPoolError && error.code === "PROTOCOL_ERROR", String(error));
+  t.is(await echo(pool, "m__echo", "still here"), "still here");
+  t.is(connectionOf(pool, "m").restarts, 0);
+});
