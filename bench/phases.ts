@@ -149,13 +149,16 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
   const cold: number[] = [];
   const coldModern: number[] = [];
   const names = phaseSubjects(opts);
+  const legacy = names.some((n) => eraOf(n) === "legacy");
   const modern = names.some((n) => eraOf(n) === "modern");
   // Module loading is not connecting: a client library loaded on first use is loaded before the clock starts.
   await capped(rec, "load client libraries", s.scenarioCapMs, () => preloadClients(names));
   for (let r = 0; r < s.connectRounds; r++) {
     log(`connect: round ${r + 1}/${s.connectRounds}`);
-    const c = await capped(rec, "server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs));
-    if (c !== undefined) cold.push(c);
+    if (legacy) {
+      const c = await capped(rec, "server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs));
+      if (c !== undefined) cold.push(c);
+    }
     if (modern) {
       const m = await capped(rec, "2026-07-28 server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs, "modern"));
       if (m !== undefined) coldModern.push(m);
@@ -178,7 +181,7 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
       open.delete(subject);
     }
   }
-  reference.cold_start_ms = { label: "Server cold start (spawn → initialize answered, no client library)", unit: "ms", ...summarize(cold) };
+  if (legacy) reference.cold_start_ms = { label: "Server cold start (spawn → initialize answered, no client library)", unit: "ms", ...summarize(cold) };
   if (modern) {
     reference.cold_start_modern_ms = {
       label: "2026-07-28 server cold start (spawn → server/discover answered, no client library)",
