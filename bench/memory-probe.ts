@@ -1,19 +1,20 @@
 /**
- * Child process of the memory figure: `node --expose-gc dist/bench/memory-probe.js <kind> <n>`.
- * Opens `n` idle connections of one kind in a fresh host and prints one JSON line with the host's
+ * Child process of the memory figure: `node --expose-gc dist/bench/memory-probe.js <subject> <n> [idleMs]`.
+ * Opens `n` idle connections of one subject in a fresh host and prints one JSON line with the host's
  * RSS before and after, and each server process's RSS (VmRSS from /proc/<pid>/status).
  *
- * kind: `sdk` (n plain SDK clients), `langchain` (n MultiServerMCPClients), `pool` (one pool, n replicas).
+ * subject: any of the benchmark's (subjects.ts). A plain client (`sdk`, `langchain`, `sdk-v2@2026`) is
+ * opened `n` times; a pool (`pool-N`, `pool-N@2026`) once, and `n` must be its replica count N.
  */
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { MEMORY_BASELINE_SETTLE_MS } from "./settings.js";
 import { median } from "./stats.js";
-import { openLangchain, openPool, openSdk, type Subject } from "./subjects.js";
+import { isPool, openSubject, replicasOf, SUBJECTS, type Subject, type SubjectName } from "./subjects.js";
 
 export interface MemoryProbeResult {
-  kind: string;
+  kind: SubjectName;
   n: number;
   idleMs: number;
   hostBeforeKb: number;
@@ -54,11 +55,12 @@ async function hostRssKb(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const kind = process.argv[2] ?? "";
+  const kind = (process.argv[2] ?? "") as SubjectName;
   const n = Number(process.argv[3] ?? "1");
-  if (!["sdk", "langchain", "pool"].includes(kind) || !Number.isInteger(n) || n < 1 || !(IDLE_MS >= 1_000)) {
-    throw new Error(`usage: memory-probe.js sdk|langchain|pool <n> [idleMs ≥ 1000]`);
+  if (!SUBJECTS.includes(kind) || !Number.isInteger(n) || n < 1 || (isPool(kind) && n !== replicasOf(kind)) || !(IDLE_MS >= 1_000)) {
+    throw new Error(`usage: memory-probe.js <${SUBJECTS.join("|")}> <n, a pool's replica count for a pool> [idleMs ≥ 1000]`);
   }
+  const pool = isPool(kind);
   // The baseline gets the same treatment as the figure: loading the module graph grew the main
   // thread's heap (30 MB here), and even a last-resort GC leaves it that size until the memory
   // reducer shrinks it (to 13-15 MB, 6-8 s later). Measured before that, an SDK client "costs" -10 MB.
@@ -66,10 +68,9 @@ async function main(): Promise<void> {
   const hostBeforeKb = await hostRssKb();
   const subjects: Subject[] = [];
   try {
-    if (kind === "pool") subjects.push(await openPool(n === 1 ? "pool-1" : n === 2 ? "pool-2" : "pool-4", n));
-    else for (let i = 0; i < n; i++) subjects.push(kind === "sdk" ? await openSdk() : await openLangchain());
+    for (let i = 0; i < (pool ? 1 : n); i++) subjects.push(await openSubject(kind));
     // One call per connection (n at once on the pool: the balancer spreads them), then idle.
-    await Promise.all(subjects.flatMap((s) => Array.from({ length: kind === "pool" ? n : 1 }, () => s.call("echo", { message: "hi" }))));
+    await Promise.all(subjects.flatMap((s) => Array.from({ length: pool ? n : 1 }, () => s.call("echo", { message: "hi" }))));
     const idleSince = performance.now();
     const pids = (await Promise.all(subjects.map((s) => s.serverPids()))).flat();
     await sleep(1_000);

@@ -25,7 +25,7 @@ import {
 } from "./scenarios.js";
 import { MEMORY_BASELINE_SETTLE_MS, type Options, type Settings } from "./settings.js";
 import { summarize, type Summary } from "./stats.js";
-import { openSubject, replicasOf, type Subject, type SubjectName } from "./subjects.js";
+import { eraOf, isPool, openSubject, preloadClients, replicasOf, type Subject, type SubjectName } from "./subjects.js";
 import type { MemoryProbeResult } from "./memory-probe.js";
 
 export class Recorder {
@@ -75,11 +75,12 @@ export function log(message: string): void {
 /**
  * Who gets fresh clients in the connect and memory phases. Every fresh client starts servers and
  * workers (~0.5 s of CPU each here), so quick runs leave the 2- and 4-replica pools to full runs,
- * and smoke runs keep the baseline and one pool: there the point is that each phase works.
+ * and smoke runs keep each era's baseline and one pool: there the point is that each phase works.
  */
 function phaseSubjects(opts: Options): SubjectName[] {
   if (opts.mode === "full") return opts.subjects;
-  const keep: SubjectName[] = opts.mode === "quick" ? ["sdk", "langchain", "pool-1"] : ["sdk", "pool-1"];
+  const keep: SubjectName[] =
+    opts.mode === "quick" ? ["sdk", "langchain", "pool-1", "sdk-v2@2026", "pool-1@2026"] : ["sdk", "pool-1", "sdk-v2@2026", "pool-1@2026"];
   return opts.subjects.filter((n) => keep.includes(n));
 }
 
@@ -146,11 +147,23 @@ export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, ope
 /** Fresh clients: config to first call; for pools, then kill -9 a server and time the recovery. */
 export async function connectPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
   const cold: number[] = [];
+  const coldModern: number[] = [];
+  const names = phaseSubjects(opts);
+  const legacy = names.some((n) => eraOf(n) === "legacy");
+  const modern = names.some((n) => eraOf(n) === "modern");
+  // Module loading is not connecting: a client library loaded on first use is loaded before the clock starts.
+  await capped(rec, "load client libraries", s.scenarioCapMs, () => preloadClients(names));
   for (let r = 0; r < s.connectRounds; r++) {
     log(`connect: round ${r + 1}/${s.connectRounds}`);
-    const c = await capped(rec, "server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs));
-    if (c !== undefined) cold.push(c);
-    for (const name of rotate(phaseSubjects(opts), r)) {
+    if (legacy) {
+      const c = await capped(rec, "server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs));
+      if (c !== undefined) cold.push(c);
+    }
+    if (modern) {
+      const m = await capped(rec, "2026-07-28 server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs, "modern"));
+      if (m !== undefined) coldModern.push(m);
+    }
+    for (const name of rotate(names, r)) {
       const opened = await capped(rec, `${name} connect`, s.scenarioCapMs, () => connectTime(name));
       if (!opened) continue;
       const subject = opened.subject;
@@ -168,12 +181,19 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
       open.delete(subject);
     }
   }
-  reference.cold_start_ms = { label: "Server cold start (spawn → initialize answered, no client library)", unit: "ms", ...summarize(cold) };
+  if (legacy) reference.cold_start_ms = { label: "Server cold start (spawn → initialize answered, no client library)", unit: "ms", ...summarize(cold) };
+  if (modern) {
+    reference.cold_start_modern_ms = {
+      label: "2026-07-28 server cold start (spawn → server/discover answered, no client library)",
+      unit: "ms",
+      ...summarize(coldModern),
+    };
+  }
 }
 
 const PROBE = fileURLToPath(new URL("./memory-probe.js", import.meta.url));
 
-function runProbe(kind: string, n: number, idleMs: number, capMs: number): Promise<MemoryProbeResult> {
+function runProbe(kind: SubjectName, n: number, idleMs: number, capMs: number): Promise<MemoryProbeResult> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ["--expose-gc", PROBE, kind, String(n), String(idleMs)], { timeout: capMs, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`memory probe ${kind} ${n}: ${error.message} ${stderr.trim()}`));
@@ -199,10 +219,9 @@ export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Pr
     log(`memory: round ${r + 1}/${s.memoryRounds} (${s.memoryIdleMs / 1000} s idle)`);
     await Promise.all(
       phaseSubjects(opts).map(async (name) => {
-        const isPool = name.startsWith("pool-");
-        const n = isPool ? replicasOf(name) : s.memoryClients;
+        const n = isPool(name) ? replicasOf(name) : s.memoryClients;
         const cap = s.scenarioCapMs + MEMORY_BASELINE_SETTLE_MS + s.memoryIdleMs;
-        const probe = await capped(rec, `${name} memory`, cap, () => runProbe(isPool ? "pool" : name, n, s.memoryIdleMs, cap - 1_000));
+        const probe = await capped(rec, `${name} memory`, cap, () => runProbe(name, n, s.memoryIdleMs, cap - 1_000));
         if (!probe) return;
         const serverMb = meanMb(probe.serverRssKb);
         const serverEarlyMb = meanMb(probe.serverRssEarlyKb);
@@ -221,7 +240,10 @@ export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Pr
   }
 }
 
-/** Sessions on a session-scoped server, under a worker cap; and the same work with plain SDK clients. */
+/**
+ * Sessions on a session-scoped server, under a worker cap; and the same work with plain SDK clients.
+ * Legacy fixture only: the same for 2026-07-28 would double this phase, the longest of a full run.
+ */
 export async function scalingPhase(opts: Options, s: Settings, rec: Recorder, defs: FigureDef[]): Promise<void> {
   for (const sessions of s.scalingSessions) {
     const key = `scaling_${sessions}_cps`;

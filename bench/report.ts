@@ -1,9 +1,10 @@
 /**
  * What the benchmark reports: the figures (one Summary per subject), the ratio of each pool
- * subject to the plain SDK client, the targets (met or missed), and their text renderings.
+ * subject to the plain client of its era (v1 `sdk` on the legacy fixture, v2 `sdk-v2@2026` on the
+ * 2026-07-28 one), the targets (met or missed), and their text renderings: one table per fixture.
  */
 import { round, spreadPercent, type Summary } from "./stats.js";
-import { POOL_SUBJECTS, SUBJECTS, type SubjectName } from "./subjects.js";
+import { baselineOf, POOL_SUBJECTS, SUBJECTS, type Era, type SubjectName } from "./subjects.js";
 
 export interface FigureDef {
   key: string;
@@ -15,7 +16,7 @@ export interface FigureDef {
 
 export interface Figure extends FigureDef {
   subjects: Partial<Record<SubjectName, Summary>>;
-  /** median(pool subject) ÷ median(sdk), where both exist. */
+  /** median(pool subject) ÷ median(the plain client of its era: `baselineOf`), where both exist. */
   ratios: Partial<Record<SubjectName, number>>;
 }
 
@@ -61,8 +62,8 @@ export interface Results {
 export function withRatios(def: FigureDef, subjects: Partial<Record<SubjectName, Summary>>): Figure {
   const ratios: Partial<Record<SubjectName, number>> = {};
   if (def.better === "info") return { ...def, subjects, ratios };
-  const base = subjects.sdk?.median;
   for (const name of POOL_SUBJECTS) {
+    const base = subjects[baselineOf(name)]?.median;
     const v = subjects[name]?.median;
     // A baseline of zero or less (an SDK client adds no RSS beyond its server) has no meaningful ratio.
     if (base !== undefined && v !== undefined && Number.isFinite(base) && Number.isFinite(v) && base > 0) ratios[name] = round(v / base, 3);
@@ -108,6 +109,12 @@ export function evaluateTargets(figures: Record<string, Figure>, reference: Resu
   }
   const cold = reference.cold_start_ms?.median ?? Number.NaN;
   targets.push(target("recovery", `recovery after kill -9 ≤ server cold start (${round(cold, 1)} ms) + 50 ms`, "pool-1", m("recovery_ms", "pool-1"), cold + 50, "ms", le));
+  // The same bound on the 2026-07-28 fixture, against that server's own cold start; only when measured.
+  const coldModern = reference.cold_start_modern_ms?.median;
+  const recoveryModern = m("recovery_ms", "pool-1@2026");
+  if (coldModern !== undefined && recoveryModern !== undefined) {
+    targets.push(target("recovery@2026", `recovery after kill -9 ≤ 2026-07-28 server cold start (${round(coldModern, 1)} ms) + 50 ms (pool-1@2026)`, "pool-1@2026", recoveryModern, coldModern + 50, "ms", le));
+  }
   for (const s of POOL_SUBJECTS) {
     const v = m("rss_beyond_server_mb", s);
     if (v !== undefined) targets.push(target(`rss-${s}`, `RSS per idle pooled connection beyond the server ≤ 15 MB (${s})`, s, v, 15, "MB", le));
@@ -117,12 +124,35 @@ export function evaluateTargets(figures: Record<string, Figure>, reference: Resu
 
 // ---------------------------------------------------------------------------- rendering
 
-const COLUMNS: { subject: SubjectName; title: string }[] = [
-  { subject: "sdk", title: "SDK Client" },
-  { subject: "langchain", title: "LangChain adapters" },
-  { subject: "pool-1", title: "pool ×1" },
-  { subject: "pool-2", title: "pool ×2" },
-  { subject: "pool-4", title: "pool ×4" },
+interface Column {
+  subject: SubjectName;
+  title: string;
+  /** Title of the ratio column after it (pools only). */
+  ratio?: string;
+}
+
+/** One table per fixture; a pool's ratio is to the plain client of the same table. */
+const TABLES: { era: Era; title: string; columns: Column[] }[] = [
+  {
+    era: "legacy",
+    title: "Legacy fixture (test/fixtures/server.ts: v1 SDK server, `initialize` handshake)",
+    columns: [
+      { subject: "sdk", title: "SDK Client" },
+      { subject: "langchain", title: "LangChain adapters" },
+      { subject: "pool-1", title: "pool ×1", ratio: "÷ SDK" },
+      { subject: "pool-2", title: "pool ×2", ratio: "÷ SDK" },
+      { subject: "pool-4", title: "pool ×4", ratio: "÷ SDK" },
+    ],
+  },
+  {
+    era: "modern",
+    title: "2026-07-28 fixture (test/fixtures/modern-server.ts: v2 SDK server, stateless era)",
+    columns: [
+      { subject: "sdk-v2@2026", title: "SDK v2 Client @2026" },
+      { subject: "pool-1@2026", title: "pool ×1 @2026", ratio: "÷ SDK v2" },
+      { subject: "pool-2@2026", title: "pool ×2 @2026", ratio: "÷ SDK v2" },
+    ],
+  },
 ];
 
 export function formatValue(v: number, unit: string): string {
@@ -144,32 +174,47 @@ function ratioCell(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? "—" : `${v < 0.1 ? v.toFixed(3) : v.toFixed(2)}×`;
 }
 
-/** Header and rows of the main table, as plain strings. */
-export function tableRows(results: Results): string[][] {
+/**
+ * Header and rows of one fixture's table, as plain strings: the figures that some subject of that
+ * table has (memory and scaling, for instance, exist on the legacy fixture only). Just the header
+ * when none has any.
+ */
+export function tableRows(results: Results, era: Era = "legacy"): string[][] {
+  const columns = TABLES.find((t) => t.era === era)!.columns;
   const header = ["Figure"];
-  for (const c of COLUMNS) {
+  for (const c of columns) {
     header.push(c.title);
-    if (c.subject.startsWith("pool-")) header.push("÷ SDK");
+    if (c.ratio) header.push(c.ratio);
   }
   const rows = [header];
   for (const f of Object.values(results.figures)) {
+    if (!columns.some((c) => f.subjects[c.subject] !== undefined)) continue;
     const row = [`${f.label}${f.better === "lower" ? " ↓" : f.better === "higher" ? " ↑" : ""}`];
-    for (const c of COLUMNS) {
+    for (const c of columns) {
       row.push(cell(f.subjects[c.subject], f.unit));
-      if (c.subject.startsWith("pool-")) row.push(ratioCell(f.ratios[c.subject]));
+      if (c.ratio) row.push(ratioCell(f.ratios[c.subject]));
     }
     rows.push(row);
   }
   return rows;
 }
 
+/** The fixtures' tables that have at least one row, with their titles. */
+function tables(results: Results): { title: string; rows: string[][] }[] {
+  return TABLES.map((t) => ({ title: t.title, rows: tableRows(results, t.era) })).filter((t) => t.rows.length > 1);
+}
+
 export function renderText(results: Results): string {
-  const rows = tableRows(results);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...r[i]!].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  const out = [line(rows[0]!), widths.map((w) => "─".repeat(w)).join("  "), ...rows.slice(1).map(line)];
+  const out: string[] = [];
+  for (const { title, rows } of tables(results)) {
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...r[i]!].length)));
+    const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+    if (out.length) out.push("");
+    out.push(`${title}:`, line(rows[0]!), widths.map((w) => "─".repeat(w)).join("  "), ...rows.slice(1).map(line));
+  }
+  out.push("");
   for (const ref of Object.values(results.reference)) out.push(`${ref.label}: ${cell(ref, ref.unit)}`);
-  out.push("", "Targets (pool vs the plain SDK client in this run):");
+  out.push("", "Targets (pool vs the plain client of its fixture in this run):");
   for (const t of results.targets) out.push(`  ${verdict(t).padEnd(12)}  ${t.description}: ${formatTarget(t)}`);
   if (results.errors.length) out.push("", "Errors:", ...results.errors.map((e) => `  ${e}`));
   return out.join("\n");
@@ -185,20 +230,26 @@ function formatTarget(t: Target): string {
 
 export function renderMarkdown(results: Results): string {
   const m = results.machine;
-  const rows = tableRows(results);
   const md = [
     `# mcp-worker-pool benchmark (${results.mode})`,
     "",
     `${m.date} · ${m.cpu} · ${m.cores} cores · ${m.totalMemMb.toLocaleString("en-US")} MB · Node ${m.node} · ${m.platform}/${m.arch} · load average ${m.loadavgAtStart.join(" / ")} at start, ${m.loadavg.join(" / ")} at end`,
     "",
     "Medians over repeated rounds, ± half the min–max spread across rounds; ↓ lower is better, ↑ higher is better.",
-    "“÷ SDK” is the pool's median divided by the plain SDK client's median in the same run.",
-    "",
-    `| ${rows[0]!.join(" | ")} |`,
-    `|${rows[0]!.map((_, i) => (i === 0 ? " --- " : " ---: ")).join("|")}|`,
-    ...rows.slice(1).map((r) => `| ${r.join(" | ")} |`),
+    "“÷ SDK” is the pool's median divided by the plain SDK client's median in the same run; on the 2026-07-28 fixture,",
+    "“÷ SDK v2” divides by the plain v2 Client (`@modelcontextprotocol/client`) pinned to 2026-07-28.",
     "",
   ];
+  for (const { title, rows } of tables(results)) {
+    md.push(
+      `### ${title}`,
+      "",
+      `| ${rows[0]!.join(" | ")} |`,
+      `|${rows[0]!.map((_, i) => (i === 0 ? " --- " : " ---: ")).join("|")}|`,
+      ...rows.slice(1).map((r) => `| ${r.join(" | ")} |`),
+      "",
+    );
+  }
   for (const ref of Object.values(results.reference)) md.push(`${ref.label}: **${cell(ref, ref.unit)}**`, "");
   md.push("## Targets", "", "| | target | this run |", "| --- | --- | ---: |");
   for (const t of results.targets) md.push(`| ${t.measured ? (t.met ? "✅ met" : "❌ missed") : "not measured"} | ${t.description} | ${formatTarget(t)} |`);

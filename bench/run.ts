@@ -1,8 +1,10 @@
 /**
  * The benchmark: the plain SDK client, the LangChain MCP adapters and the pool (1, 2, 4 replicas)
- * making the same calls to the same fixture server over stdio.
+ * making the same calls to the same legacy fixture server over stdio; and the plain v2 client and
+ * the pool (1, 2 replicas) on the 2026-07-28 fixture, which serves the same tools (subjects.ts).
  *
- *   node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only steady,connect,memory,scaling] [--subjects sdk,pool-1,...]
+ *   node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only steady,connect,memory,scaling]
+ *                          [--subjects sdk,langchain,pool-1,pool-2,pool-4,sdk-v2@2026,pool-1@2026,pool-2@2026]
  *
  * Prints a table, writes DIR/latest.json and DIR/latest.md (DIR defaults to bench/results).
  * Bounded: a watchdog ends the run, every scenario has a time cap, every call a deadline.
@@ -70,7 +72,8 @@ function machine(): Results["machine"] {
 
 function notes(s: Settings): string[] {
   return [
-    "Subjects: the plain `@modelcontextprotocol/sdk` Client on the main thread; `@langchain/mcp-adapters` MultiServerMCPClient (getTools(), then tool.invoke(args)); the pool with 1, 2 and 4 shared replicas (`connections: { min: N, max: N }`). Same fixture server (test/fixtures/server.ts) over stdio for all.",
+    "Subjects, legacy fixture (test/fixtures/server.ts, v1 SDK server, `initialize` handshake) over stdio: the plain `@modelcontextprotocol/sdk` (v1) Client on the main thread; `@langchain/mcp-adapters` MultiServerMCPClient (getTools(), then tool.invoke(args)); the pool with 1, 2 and 4 shared replicas (`connections: { min: N, max: N }`, default `protocol: \"auto\"`).",
+    `Subjects, 2026-07-28 fixture (test/fixtures/modern-server.ts, v2 SDK server, modern era only, same tools) over stdio: \`sdk-v2@2026\`, the plain \`@modelcontextprotocol/client\` (v2) Client with \`versionNegotiation: { mode: { pin: "2026-07-28" } }\` over v2's StdioClientTransport on the main thread (its connect checks the pin with \`server/discover\` on a short-lived second server process first, as v2 does on its own stdio transport); \`pool-1@2026\`, \`pool-2@2026\`, the pool with 1 and 2 replicas and \`protocol: "2026-07-28"\`. Their ratios (“÷ SDK v2”) are to sdk-v2@2026 in the same run. Scaling is measured on the legacy fixture only (doing it on both would double the longest phase).`,
     `Rounds: ${s.rounds} interleaved rounds (subjects in rotating order, all open at once) after ${s.warmupCalls} warm-up calls each.`,
     `Latency: ${s.latencyCalls} sequential \`echo\` calls per round; p50/p99 of the round.`,
     `Throughput: ${s.throughputCalls} \`echo\` calls per round with ${s.throughputInFlight} in flight; the 100 KB row uses ${s.serverBoundCalls} \`huge {bytes: 102400}\` calls.`,
@@ -78,7 +81,7 @@ function notes(s: Settings): string[] {
     "Main-thread CPU per call: the same windows, measured as the main thread's own CPU time (schedstat of its task in /proc): unlike event-loop utilisation, it leaves out time the thread was ready to run but waiting for a core, which grows with everything else running on the machine.",
     `Event-loop delay: \`monitorEventLoopDelay({ resolution: ${ELD_RESOLUTION_MS} })\` on the main thread during ${s.eldCalls} \`huge\` 100 KB calls with ${s.eldInFlight} in flight; p99 minus the ${ELD_RESOLUTION_MS} ms sampling interval (how late the loop was).`,
     `Connect: a fresh client from config to the first successful \`echo\` (${s.connectRounds} rounds). Recovery: kill -9 of a pooled server (pid from pool.stats()), then \`echo\` until one succeeds; "ready again" is the killed connection's next connection:ready event. Cold start: spawn the fixture and time its answer to \`initialize\`, with no client library.`,
-    `Memory: each subject in a fresh host process (\`--expose-gc\`), RSS before and after opening idle connections (${s.memoryClients} clients for SDK/LangChain, N replicas for pool ×N; one call each), plus each server's VmRSS from /proc/<pid>/status; ${s.memoryRounds} round(s). Sampled 1 s after the first call and again after ${s.memoryIdleMs / 1000} s idle, which is the figure that counts: every V8 isolate (host main thread, pool worker, server) keeps its start-up garbage until its memory reducer runs, 8 s after it goes quiet. The host's main thread gets a last-resort GC (\`gc({ flavor: "last-resort" })\`) before each sample so that it does not count; pool workers and servers are left to V8.`,
+    `Memory: each subject in a fresh host process (\`--expose-gc\`), RSS before and after opening idle connections (${s.memoryClients} clients for the plain clients and LangChain, N replicas for a pool of N, on its own fixture; one call each), plus each server's VmRSS from /proc/<pid>/status; ${s.memoryRounds} round(s). Sampled 1 s after the first call and again after ${s.memoryIdleMs / 1000} s idle, which is the figure that counts: every V8 isolate (host main thread, pool worker, server) keeps its start-up garbage until its memory reducer runs, 8 s after it goes quiet. The host's main thread gets a last-resort GC (\`gc({ flavor: "last-resort" })\`) before each sample so that it does not count; pool workers and servers are left to V8.`,
     `Scaling (${s.scalingRounds} round(s) for one session, one round for more): ${s.scalingSessions.join(", ")} sessions at once, each ${s.scalingCallsPerSession} sequential \`echo\` calls then close, no call started after ${s.scalingWindowMs / 1000} s (successful calls ÷ elapsed time; the "done" row says how many of the planned calls fit), on a \`scope: "session"\` server with maxWorkers ${SCALING_MAX_WORKERS} (pool column); the SDK column opens one Client (own server) per session, at most ${SCALING_MAX_WORKERS} at once. Includes every server start.`,
   ];
 }

@@ -12,8 +12,11 @@ import { percentile } from "./stats.js";
 import {
   CALL_TIMEOUT_MS,
   FIXTURE_ARGS,
+  fixtureArgs,
+  MODERN_PROTOCOL,
   openSdk,
   openSubject,
+  type Era,
   type Subject,
   type SubjectName,
 } from "./subjects.js";
@@ -184,14 +187,38 @@ export async function recovery(subject: Subject, capMs: number): Promise<{ nextS
   }
 }
 
+/** The first request of each era, as a client sends it: `initialize`, or `server/discover` with its `_meta` envelope. */
+const OPENING_REQUEST: Record<Era, object> = {
+  legacy: {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0.0.0" } },
+  },
+  modern: {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "server/discover",
+    params: {
+      _meta: {
+        "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { name: "bench", version: "0.0.0" },
+      },
+    },
+  },
+};
+
 /**
- * The server's own cold start: spawn the fixture and send `initialize` on its stdin; ms until
- * the answer's line arrives. No client library involved.
+ * The server's own cold start: spawn the fixture of `era` and send its opening request (`initialize`,
+ * or `server/discover` for 2026-07-28) on its stdin; ms until the answer's line arrives (an error
+ * answer fails the round). No client library involved.
  */
-export function serverColdStart(capMs: number): Promise<number> {
+export function serverColdStart(capMs: number, era: Era = "legacy"): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, FIXTURE_ARGS, { stdio: ["pipe", "pipe", "ignore"] });
+    const child = spawn(process.execPath, fixtureArgs(era), { stdio: ["pipe", "pipe", "ignore"] });
+    const method = (OPENING_REQUEST[era] as { method: string }).method;
     let buffered = "";
     let done = false;
     const finish = (error: Error | undefined, ms?: number) => {
@@ -204,23 +231,26 @@ export function serverColdStart(capMs: number): Promise<number> {
       if (error) reject(error);
       else resolve(ms!);
     };
-    const timer = setTimeout(() => finish(new Error(`fixture did not answer initialize within ${capMs} ms`)), capMs);
+    const timer = setTimeout(() => finish(new Error(`${era} fixture did not answer ${method} within ${capMs} ms`)), capMs);
     child.once("error", (error) => finish(error));
-    child.once("exit", () => finish(new Error("fixture exited before answering initialize")));
+    child.once("exit", () => finish(new Error(`${era} fixture exited before answering ${method}`)));
     child.stdout.setEncoding("utf8");
     child.stdout.on("data", (chunk: string) => {
       buffered += chunk;
-      if (buffered.includes("\n")) finish(undefined, performance.now() - t0);
+      const end = buffered.indexOf("\n");
+      if (end === -1) return;
+      const ms = performance.now() - t0;
+      const answer = buffered.slice(0, end);
+      let ok = false;
+      try {
+        ok = "result" in (JSON.parse(answer) as object);
+      } catch {
+        // not JSON: reported below
+      }
+      finish(ok ? undefined : new Error(`${era} fixture answered ${method} with ${answer.slice(0, 200)}`), ms);
     });
     child.stdin.on("error", () => {});
-    child.stdin.write(
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0.0.0" } },
-      }) + "\n",
-    );
+    child.stdin.write(JSON.stringify(OPENING_REQUEST[era]) + "\n");
   });
 }
 

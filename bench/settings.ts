@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ResultSize } from "./scenarios.js";
-import { SUBJECTS, type SubjectName } from "./subjects.js";
+import { baselineOf, SUBJECTS, type SubjectName } from "./subjects.js";
 
 // ---------------------------------------------------------------------------- settings
 
@@ -46,21 +46,21 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 1000, "10kb": 1000, "100kb": 300 }, busyInFlight: 16, eldCalls: 400, eldInFlight: 16,
     connectRounds: 5, memoryRounds: 3, memoryClients: 4, memoryIdleMs: 30_000,
     scalingSessions: [1, 10, 100], scalingCallsPerSession: 10, scalingRounds: 3, scalingWindowMs: 40_000,
-    scenarioCapMs: 60_000, watchdogMs: 10 * 60_000,
+    scenarioCapMs: 60_000, watchdogMs: 15 * 60_000,
   },
   quick: {
     rounds: 3, warmupCalls: 60, latencyCalls: 150, throughputCalls: 600, throughputInFlight: 64, serverBoundCalls: 100,
     busyCalls: { "10b": 200, "10kb": 200, "100kb": 60 }, busyInFlight: 16, eldCalls: 100, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 20_000,
     scalingSessions: [1, 8], scalingCallsPerSession: 5, scalingRounds: 1, scalingWindowMs: 5_000,
-    scenarioCapMs: 30_000, watchdogMs: 110_000,
+    scenarioCapMs: 30_000, watchdogMs: 240_000,
   },
   smoke: {
     rounds: 1, warmupCalls: 10, latencyCalls: 20, throughputCalls: 100, throughputInFlight: 64, serverBoundCalls: 20,
     busyCalls: { "10b": 20, "10kb": 20, "100kb": 10 }, busyInFlight: 16, eldCalls: 20, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 2_000,
     scalingSessions: [1], scalingCallsPerSession: 2, scalingRounds: 1, scalingWindowMs: 10_000,
-    scenarioCapMs: 15_000, watchdogMs: 50_000,
+    scenarioCapMs: 15_000, watchdogMs: 75_000,
   },
 };
 
@@ -72,6 +72,14 @@ export interface Options {
   out: string;
   phases: Set<Phase>;
   subjects: SubjectName[];
+}
+
+/**
+ * Every subject, except that a smoke run leaves out pool-2@2026: it checks that each kind of subject
+ * runs (pool-2 already covers a 2-replica pool), within the bench-smoke test's bound.
+ */
+function defaultSubjects(mode: Options["mode"]): SubjectName[] {
+  return mode === "smoke" ? SUBJECTS.filter((n) => n !== "pool-2@2026") : [...SUBJECTS];
 }
 
 export function parseArgs(argv: string[]): Options {
@@ -88,9 +96,10 @@ export function parseArgs(argv: string[]): Options {
   const out = resolve(value("--out") ?? fileURLToPath(new URL("../../bench/results/", import.meta.url)));
   const only = value("--only")?.split(",") ?? [...PHASES];
   for (const p of only) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`unknown phase ${p} (expected ${PHASES.join(", ")})`);
-  const subjects = (value("--subjects")?.split(",") ?? [...SUBJECTS]) as SubjectName[];
+  const subjects = (value("--subjects")?.split(",") ?? defaultSubjects(mode)) as SubjectName[];
   for (const s of subjects) if (!(SUBJECTS as readonly string[]).includes(s)) throw new Error(`unknown subject ${s} (expected ${SUBJECTS.join(", ")})`);
-  if (!subjects.includes("sdk")) subjects.unshift("sdk"); // every ratio needs the baseline
+  // Every ratio needs the plain client of its era: `--subjects pool-1@2026` brings in sdk-v2@2026 only.
+  for (const baseline of new Set(subjects.map(baselineOf))) if (!subjects.includes(baseline)) subjects.unshift(baseline);
   return { mode, out, phases: new Set(only as Phase[]), subjects };
 }
 

@@ -5,7 +5,7 @@
  *
  *   node dist/bench/thread-cpu.js [subject=pool-1] [bytes=0] [calls=12000] [inFlight=64] [runs=3]
  *
- * `subject` is one of the benchmark's (sdk, langchain, pool-1, pool-2, pool-4); `bytes` 0 calls the
+ * `subject` is one of the benchmark's (sdk, langchain, pool-1, pool-2, pool-4, sdk-v2@2026, pool-1@2026, pool-2@2026); `bytes` 0 calls the
  * fixture's echo, otherwise its huge tool with a result of that many characters. Prints one line per
  * run: calls per second, then µs of CPU per call in each kind of thread. Worker threads are told from
  * the host's other threads as the pool's busiest N (N = replicas): nothing else in the host comes close.
@@ -72,7 +72,7 @@ async function run(subjectName: SubjectName, bytes: number, calls: number, inFli
     });
     const f = (us: number) => us.toFixed(1).padStart(6);
     return (
-      `${subjectName.padEnd(9)} ${String(bytes).padStart(6)} B ×${inFlight} ${String(Math.round(calls / seconds)).padStart(7)} calls/s │ ` +
+      `${subjectName.padEnd(11)} ${String(bytes).padStart(6)} B ×${inFlight} ${String(Math.round(calls / seconds)).padStart(7)} calls/s │ ` +
       `host: main${f(main)}  workers${f(workers)}  other threads${f(helpers)}  all${f(main + workers + helpers)} │ ` +
       `server: main${f(serverMain)}  other threads${f(serverHelpers)}  (µs of CPU per call)`
     );

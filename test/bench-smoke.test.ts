@@ -11,13 +11,15 @@ import { fileURLToPath } from "node:url";
 
 const RUN = fileURLToPath(new URL("../bench/run.js", import.meta.url));
 
-test("the benchmark's smoke run exits by itself and writes JSON and Markdown with every figure", async (t) => {
+test("the benchmark's smoke run exits by itself and writes JSON and Markdown with every figure, on both fixtures", async (t) => {
+  // Under the run's own watchdog and the kill below; AVA's default would cut a run on a busy machine short.
+  t.timeout(90_000);
   const out = mkdtempSync(join(tmpdir(), "bench-smoke-"));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
 
   const code = await new Promise<number | string | null>((resolve) => {
-    // The run has its own 50 s watchdog; this kill is the last resort.
-    const child = execFile(process.execPath, [RUN, "--smoke", "--out", out], { timeout: 55_000, killSignal: "SIGKILL" }, (error) => {
+    // The run has its own 75 s watchdog; this kill is the last resort.
+    const child = execFile(process.execPath, [RUN, "--smoke", "--out", out], { timeout: 80_000, killSignal: "SIGKILL" }, (error) => {
       resolve(error ? ((error as { code?: number | string }).code ?? child.signalCode) : 0);
     });
   });
@@ -46,12 +48,23 @@ test("the benchmark's smoke run exits by itself and writes JSON and Markdown wit
     t.truthy(figure, `figure ${key}`);
     t.true(Object.values(figure.subjects).some((s: any) => Number.isFinite(s.median)), `figure ${key} has a value`);
   }
-  for (const subject of ["sdk", "langchain", "pool-1", "pool-2", "pool-4"]) {
+  for (const subject of ["sdk", "langchain", "pool-1", "pool-2", "pool-4", "sdk-v2@2026", "pool-1@2026"]) {
     t.true(Number.isFinite(results.figures.latency_p50_us.subjects[subject]?.median), `latency of ${subject}`);
   }
-  t.true(Number.isFinite(results.figures.busy_10b_us.ratios["pool-1"]));
+  for (const key of ["connect_ms", "rss_beyond_server_mb"]) {
+    for (const subject of ["sdk-v2@2026", "pool-1@2026"]) t.true(Number.isFinite(results.figures[key].subjects[subject]?.median), `${key} of ${subject}`);
+  }
+  t.true(Number.isFinite(results.figures.recovery_ms.subjects["pool-1@2026"]?.median), "recovery of pool-1@2026");
+  // Each pool is divided by the plain client of its own fixture.
+  const busy = results.figures.busy_10b_us;
+  t.true(Number.isFinite(busy.ratios["pool-1"]));
+  const ratio = busy.subjects["pool-1@2026"].median / busy.subjects["sdk-v2@2026"].median;
+  t.true(Math.abs(busy.ratios["pool-1@2026"] - ratio) <= 0.001 * Math.max(1, ratio), `pool-1@2026 ÷ sdk-v2@2026 = ${ratio}`);
   t.true(Number.isFinite(results.reference.cold_start_ms.median));
+  t.true(Number.isFinite(results.reference.cold_start_modern_ms.median));
   t.true(results.targets.length > 0);
   t.true(results.targets.every((target: any) => typeof target.met === "boolean"));
-  t.true(readFileSync(join(out, "latest.md"), "utf8").includes("÷ SDK"));
+  const md = readFileSync(join(out, "latest.md"), "utf8");
+  t.true(md.includes("÷ SDK |"));
+  t.true(md.includes("÷ SDK v2"));
 });
