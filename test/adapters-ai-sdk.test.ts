@@ -9,25 +9,14 @@ import { MockLanguageModelV4 } from "ai/test";
 import type { CallToolResult } from "@modelcontextprotocol/client";
 import { aiSdkTools, toModelOutput } from "../src/adapters/ai-sdk.js";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
+import { sharedPool, testPool } from "./helpers/pools.js";
 import { readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 
 // ---------------------------------------------------------------- helpers
 
-async function pool(t: ExecutionContext, config: PoolConfigInput): Promise<McpPool> {
-  const p = await createPool(config);
-  t.teardown(() => p.close());
-  return p;
-}
-
 /** One pool for the tests that neither change its catalog nor count its calls. */
-let sharedPool: Promise<McpPool> | undefined;
-function shared(): Promise<McpPool> {
-  sharedPool ??= createPool({ servers: { fixture: { ...stdioServer(), stderr: "ignore" } } });
-  return sharedPool;
-}
-test.after.always(async () => {
-  await (await sharedPool?.catch(() => undefined))?.close();
-});
+const shared = sharedPool({ servers: { fixture: { ...stdioServer(), stderr: "ignore" } } });
+const pool = testPool;
 
 type Prompt = MockLanguageModelV4["doGenerateCalls"][number]["prompt"];
 type Content = Awaited<ReturnType<MockLanguageModelV4["doGenerate"]>>["content"];

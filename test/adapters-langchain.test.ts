@@ -13,25 +13,14 @@ import { convertToOpenAITool } from "@langchain/core/utils/function_calling";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { langchainTools, McpToolError, toLangchainOutput } from "../src/adapters/langchain.js";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
+import { sharedPool, testPool } from "./helpers/pools.js";
 import { readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 
 // ---------------------------------------------------------------- helpers
 
-async function pool(t: ExecutionContext, config: PoolConfigInput): Promise<McpPool> {
-  const p = await createPool(config);
-  t.teardown(() => p.close());
-  return p;
-}
-
 /** One pool for the tests that neither change its catalog nor count its calls. */
-let sharedPool: Promise<McpPool> | undefined;
-function shared(): Promise<McpPool> {
-  sharedPool ??= createPool({ servers: { fixture: { ...stdioServer(), stderr: "ignore" } } });
-  return sharedPool;
-}
-test.after.always(async () => {
-  await (await sharedPool?.catch(() => undefined))?.close();
-});
+const shared = sharedPool({ servers: { fixture: { ...stdioServer(), stderr: "ignore" } } });
+const pool = testPool;
 
 async function tool(p: McpPool, name: string): Promise<StructuredTool> {
   const [found] = await langchainTools(p, { include: [name] });

@@ -5,6 +5,7 @@
 import test, { type ExecutionContext } from "ava";
 // The package entry (dist/index.js), as users import it.
 import { createPool, ERROR_CODES, isMcpPoolError, McpPool, McpPoolError, type ErrorCode, type PoolConfigInput } from "../index.js";
+import { sharedPool, testPool } from "./helpers/pools.js";
 import { stdioServer } from "./helpers/fixtures.js";
 
 /** The codes exactly as CONTRACT.md lists them ("Calling"), in order. */
@@ -23,21 +24,9 @@ const CONTRACT_CODES = [
   "RESULT_TOO_LARGE",
 ];
 
-async function pool(t: ExecutionContext, config: PoolConfigInput): Promise<McpPool> {
-  const p = await createPool(config);
-  t.teardown(() => p.close());
-  return p;
-}
-
 /** One pool for the rows that need nothing but a plain fixture. */
-let sharedPool: Promise<McpPool> | undefined;
-function shared(): Promise<McpPool> {
-  sharedPool ??= createPool({ servers: { fixture: stdioServer() } });
-  return sharedPool;
-}
-test.after.always(async () => {
-  await (await sharedPool?.catch(() => undefined))?.close();
-});
+const shared = sharedPool({ servers: { fixture: stdioServer() } });
+const pool = testPool;
 
 interface Row {
   /** Completes the title "… rejects with <code> when <when>". */
