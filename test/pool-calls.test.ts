@@ -10,9 +10,24 @@ import { rmSync } from "node:fs";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
 import { assertEra, ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra, type HttpFixture } from "./helpers/fixtures.js";
+import { testSlots } from "./helpers/faults.js";
+
+/**
+ * At most 6 tests of this file hold their own pool or HTTP fixture at once (each test runs in both
+ * eras, so twice as many would otherwise start servers together): on a loaded 2-core machine, more
+ * at once push connects past their 10 s deadline. A test takes one slot, however many of both it uses.
+ */
+const slots = testSlots(6);
+const holding = new WeakSet<ExecutionContext>();
+async function slot(t: ExecutionContext): Promise<void> {
+  if (holding.has(t)) return;
+  holding.add(t);
+  await slots(t);
+}
 
 /** A pool closed at teardown, whose every server speaks `era`. */
 async function pool(t: ExecutionContext, era: FixtureEra, config: PoolConfigInput): Promise<McpPool> {
+  await slot(t);
   const p = await createPool(config);
   t.teardown(() => p.close());
   assertEra(t, p, era, Object.keys(p.stats().servers).filter((name) => p.stats().servers[name]!.state === "ready"));
@@ -24,6 +39,7 @@ async function pool(t: ExecutionContext, era: FixtureEra, config: PoolConfigInpu
  * cold node start can take longer. Starting it is not what these tests check, so try up to 3 times.
  */
 async function httpFixture(t: ExecutionContext, mode: "http" | "sse", era: FixtureEra = "legacy", env?: Record<string, string>): Promise<HttpFixture> {
+  await slot(t);
   for (let attempt = 1; ; attempt++) {
     try {
       const fixture = await startHttpFixture(mode, [], env, era);
@@ -56,8 +72,21 @@ async function rejectsWith(t: ExecutionContext, promise: Promise<unknown>, code:
  */
 const sharedPools = new Map<FixtureEra, Promise<McpPool>>();
 async function shared(t: ExecutionContext, era: FixtureEra): Promise<McpPool> {
+  if (!sharedPools.has(era)) await slot(t);
   let p = sharedPools.get(era);
-  if (!p) sharedPools.set(era, (p = createPool({ servers: { fixture: stdioServer([], undefined, era) } })));
+  if (!p) {
+    p = createPool({ servers: { fixture: stdioServer([], undefined, era) } }).then(async (created) => {
+      // Its first attempt may fail on a loaded machine; what the tests check begins once it serves.
+      try {
+        await waitFor(() => created.stats().servers.fixture!.state === "ready", 30_000);
+      } catch (error) {
+        await created.close();
+        throw error;
+      }
+      return created;
+    });
+    sharedPools.set(era, p);
+  }
   const ready = await p;
   assertEra(t, ready, era);
   return ready;
@@ -188,18 +217,21 @@ for (const era of FIXTURE_ERAS) {
     t.is(text(await p.callTool("fixture__echo", { message: "after" })), "after");
   });
 
-  for (const intervalMs of [20, 0]) {
-    const when = intervalMs ? "as they come" : "sent right before the result";
-    test(`${era}: progress notifications ${when} reach onProgress`, async (t) => {
-      const p = await shared(t, era);
-      const seen: Progress[] = [];
-      const result = await p.callTool("fixture__progress", { steps: 3, intervalMs }, { onProgress: (progress) => seen.push(progress) });
-      t.is(text(result), "progress done");
-      t.deepEqual(
-        seen.map((s) => [s.progress, s.total]),
-        [[1, 3], [2, 3], [3, 3]],
-      );
-    });
+  // Over Streamable HTTP a call's progress comes on its answer stream, in both eras.
+  for (const kind of KINDS) {
+    for (const intervalMs of [20, 0]) {
+      const when = intervalMs ? "as they come" : "sent right before the result";
+      test(`${era}: progress notifications over ${kind} ${when} reach onProgress`, async (t) => {
+        const p = kind === "stdio" ? await shared(t, era) : await pool(t, era, { servers: { fixture: { url: (await httpFixture(t, "http", era)).url } } });
+        const seen: Progress[] = [];
+        const result = await p.callTool("fixture__progress", { steps: 3, intervalMs }, { onProgress: (progress) => seen.push(progress) });
+        t.is(text(result), "progress done");
+        t.deepEqual(
+          seen.map((s) => [s.progress, s.total]),
+          [[1, 3], [2, 3], [3, 3]],
+        );
+      });
+    }
   }
 
   // -------------------------------------------------------------- dead servers
