@@ -8,12 +8,20 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { CallToolResult } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
+import { testSlots } from "./helpers/faults.js";
 import { assertEra, ERA_REVISION, FIXTURE_ERAS, isAlive, stdioServer, type FixtureEra } from "./helpers/fixtures.js";
 
 const CLOSE_EXIT_SCRIPT = fileURLToPath(new URL("./helpers/close-exit.js", import.meta.url));
 
+/**
+ * At most 6 tests of this file start servers at once: each test runs in both eras, and twice as many
+ * cold starts together push connects past their deadline on a loaded 2-core machine.
+ */
+const slot = testSlots(6);
+
 /** A pool closed at teardown, whose every server speaks `era`. */
 async function pool(t: ExecutionContext, era: FixtureEra, config: PoolConfigInput): Promise<McpPool> {
+  await slot(t);
   const p = await createPool(config);
   t.teardown(() => p.close());
   assertEra(t, p, era);
@@ -107,7 +115,8 @@ interface HostRun {
 }
 
 /** Runs the close-exit host program; resolves with how it ended, or kills it at the deadline. */
-function runHost(t: ExecutionContext, mode: "simple" | "busy", era: FixtureEra): Promise<HostRun> {
+async function runHost(t: ExecutionContext, mode: "simple" | "busy", era: FixtureEra): Promise<HostRun> {
+  await slot(t);
   const child = spawn(process.execPath, [CLOSE_EXIT_SCRIPT, mode, era], { stdio: ["ignore", "pipe", "pipe"] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
