@@ -10,7 +10,7 @@ import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict, type WireError } from "./protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
@@ -180,6 +180,8 @@ class Engine implements GroupHost {
   readonly serverInfos = new Map<string, ServerInfo>();
   /** Per server: its era as its connections last found it, handed to every new connection (see Verdict). */
   readonly #verdicts = new Map<string, Verdict>();
+  /** Per server: why its last connect attempt failed, until one of its connections is ready. */
+  readonly #connectErrors = new Map<string, WireError>();
 
   readonly #config: PoolConfig;
   readonly #emitter: EventEmitter;
@@ -221,7 +223,7 @@ class Engine implements GroupHost {
         const group = new ServerGroup(server, this);
         this.#shared.set(server.name, group);
         group.fill();
-        for (const c of group.connections) firsts.push(c.settled);
+        firsts.push(group.filled());
       } else {
         if (server.scope === "shared") this.#shared.set(server.name, new ServerGroup(server, this));
         firsts.push(this.#discover(server));
@@ -359,7 +361,12 @@ class Engine implements GroupHost {
   /** A name no catalog resolves: a server that has never listed its tools cannot resolve its names yet (its unavailability), else no such tool. */
   #notFound(name: string): Promise<never> {
     const unlisted = this.#unlistedOwner(name);
-    if (unlisted) return reject("SERVER_UNAVAILABLE", `server "${unlisted.server}" has not become ready yet`, unlisted.server, unlisted.tool);
+    if (unlisted) {
+      // Why not, if it tried: its last connect error (a server that cannot start, a pinned revision it does not offer).
+      const last = this.#connectErrors.get(unlisted.server);
+      const message = `server "${unlisted.server}" has not become ready yet${last ? `: ${last.message}` : ""}`;
+      return Promise.reject(new McpPoolError("SERVER_UNAVAILABLE", message, { server: unlisted.server, tool: unlisted.tool, ...(last ? { cause: new Error(last.message) } : {}) }));
+    }
     return reject("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, undefined, name);
   }
 
@@ -664,6 +671,8 @@ class Engine implements GroupHost {
     if (kind === "lost") this.counts.serverCrashes++;
     if (kind === "ready" && conn.serverInfo) this.serverInfos.set(conn.server, conn.serverInfo);
     if (kind === "ready" && conn.verdict) this.#verdicts.set(conn.server, conn.verdict);
+    if (kind === "ready") this.#connectErrors.delete(conn.server);
+    else if (kind === "failed" && conn.lastError) this.#connectErrors.set(conn.server, conn.lastError);
     this.#emitter.emit(`connection:${kind}`, eventOf(conn, error));
   }
 

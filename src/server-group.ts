@@ -99,9 +99,31 @@ export class ServerGroup implements ConnectionOwner {
     return new Promise((resolve) => (this.#onOpened = resolve));
   }
 
-  /** Opens connections up to `connections.min`. */
+  /**
+   * Opens connections up to `connections.min`. While the server's era is not known yet and a first
+   * connection is on its way to finding it, the others wait (onState fills again when it is ready or
+   * failed), so that they connect without probing.
+   */
   fill(): void {
-    while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) this.#open();
+    if (!this.#eraKnown() && this.connections.some((c) => c.state === "connecting" && c.failedAttempts === 0)) return;
+    while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) {
+      this.#open();
+      if (!this.#eraKnown()) return;
+    }
+  }
+
+  /** Resolves once the connections `fill()` opened, the ones that waited for the first included, have each connected or failed. */
+  async filled(): Promise<void> {
+    for (let seen = -1; this.connections.length !== seen; ) {
+      seen = this.connections.length;
+      await Promise.all(this.connections.map((c) => c.settled));
+      // The others are opened as the first one settles (onState, ahead of its `settled`).
+    }
+  }
+
+  /** A new connection of this server needs no probe: it is `legacy`, or one of its connections found its era. */
+  #eraKnown(): boolean {
+    return this.config.protocol === "legacy" || this.#host.priorFor(this.config.name) !== undefined || this.connections.some((c) => c.verdict !== undefined);
   }
 
   /** Called by the pool when a worker slot was given to this group. */
@@ -191,7 +213,11 @@ export class ServerGroup implements ConnectionOwner {
   #unavailable(waiter: Waiter): McpPoolError {
     const last = this.connections.find((c) => c.lastError)?.lastError;
     const why = last ? `: ${last.message}` : "";
-    return this.#error(waiter, "SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`);
+    return new McpPoolError("SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`, {
+      server: this.config.name,
+      tool: waiter.tool,
+      ...(last ? { cause: new Error(last.message) } : {}),
+    });
   }
 
   #error(waiter: Waiter, code: ErrorCode, message: string): McpPoolError {
@@ -289,6 +315,8 @@ export class ServerGroup implements ConnectionOwner {
       if (conn.state === "failed" || conn.failedAttempts === 1) this.#host.connectionEvent("failed", conn, conn.lastError);
       this.drain();
     }
+    // The replicas that waited for the first one's verdict (see fill), now that the pool has it.
+    if (conn.state === "ready" || conn.state === "failed" || conn.failedAttempts > 0) this.fill();
   }
 
   onTools(conn: Connection): void {
@@ -310,7 +338,7 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   prior(): Verdict | undefined {
-    return this.#host.priorFor(this.config.name);
+    return this.#host.priorFor(this.config.name) ?? this.connections.find((c) => c.verdict)?.verdict;
   }
 
   onClosed(conn: Connection): void {

@@ -166,10 +166,12 @@ test("checkCallResult accepts, refuses and returns exactly what the v2 SDK's Cal
 });
 
 test("checkCallResult reads the 2026-07-28 resultType: complete is the answer, without it; input_required asks first", (t) => {
-  const complete = checkCallResult({ resultType: "complete", content: [{ type: "text", text: "a" }] });
+  const complete = checkCallResult({ resultType: "complete", content: [{ type: "text", text: "a" }] }, true);
   t.true(complete.ok === true && !("resultType" in complete.value));
   t.deepEqual(complete.ok === true && complete.value, { content: [{ type: "text", text: "a" }] });
-  t.is(checkCallResult({ resultType: "input_required", inputRequests: {} }).ok, "input_required");
-  const unknown = checkCallResult({ resultType: "maybe", content: [] });
+  t.is(checkCallResult({ resultType: "input_required", inputRequests: {} }, true).ok, "input_required");
+  const unknown = checkCallResult({ resultType: "maybe", content: [] }, true);
   t.true(unknown.ok === false && /unknown resultType "maybe"/.test(unknown.message));
+  // The legacy era has no such member: it passes through like any other.
+  t.deepEqual(checkCallResult({ resultType: "input_required", content: [] }), { ok: true, value: { resultType: "input_required", content: [] } });
 });

@@ -5,9 +5,9 @@
  * costs in the worker; a result that is anything else still goes through the SDK's schema, so what is
  * accepted, refused and returned stays exactly the SDK's.
  *
- * In the 2026-07-28 era a result says what it is (`resultType`): `"complete"` is the answer (the member
- * is the wire's, not the caller's, and is taken off); `"input_required"` asks the client for input first
- * (see `inputRequired`). Legacy results have no `resultType`.
+ * In the 2026-07-28 era (`modern`) a result says what it is (`resultType`): `"complete"` is the answer (the
+ * member is the wire's, not the caller's, and is taken off); `"input_required"` asks the client for input
+ * first. In the legacy era the member means nothing and passes through, as any other unknown member.
  */
 import { specTypeSchemas, type CallToolResult } from "@modelcontextprotocol/client";
 
@@ -19,8 +19,8 @@ export type ResultCheck =
 
 const callToolResult = specTypeSchemas.CallToolResult["~standard"];
 
-export function checkCallResult(result: unknown): ResultCheck {
-  if (isPlainObject(result) && "resultType" in result) {
+export function checkCallResult(result: unknown, modern = false): ResultCheck {
+  if (modern && isPlainObject(result) && "resultType" in result) {
     const kind = result.resultType;
     if (kind === "input_required") return { ok: "input_required" };
     if (kind !== "complete") return { ok: false, message: `server sent a tools/call result of unknown resultType ${JSON.stringify(kind)}` };

@@ -287,7 +287,7 @@ export class ConnectionHost implements HostApi {
     if (call.http) call.http.answered = true;
     const answer = message as { result?: unknown; error?: unknown };
     if ("result" in answer) {
-      const checked = checkCallResult(answer.result);
+      const checked = checkCallResult(answer.result, link.modern);
       if (checked.ok === "input_required") this.#fulfil(callId, call);
       else this.#settle(callId, checked.ok ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.message));
     } else {
@@ -311,7 +311,7 @@ export class ConnectionHost implements HostApi {
       .then(
         (result) => {
           if (this.#calls.get(callId) !== call) return;
-          const checked = checkCallResult(result);
+          const checked = checkCallResult(result, true);
           this.#settle(callId, checked.ok === true ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.ok === false ? checked.message : "server asked for input again after the client's last round"));
         },
         (error: unknown) => {
