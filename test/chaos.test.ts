@@ -2,13 +2,14 @@
  * Chaos (issue 3, item 8): steady load over three servers while server processes are SIGKILLed and
  * workers are killed (by a message far beyond `limits.workerHeapMb`), at random. Every call settles
  * with a result or a coded McpPoolError within its deadline, every server is ready again at the end,
- * nothing the pool started is left running, and the host's event loop stays responsive.
+ * nothing the pool started is left running, and the host's event loop stays responsive. s1 is the
+ * 2026-07-28 fixture, s0 and s2 the legacy one (issue 13): both eras in one run.
  */
 import test from "ava";
 import { rmSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createPool, McpPoolError, type ServerConfigInput } from "../src/index.js";
-import { isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
+import { assertEra, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 
 const SERVERS = ["s0", "s1", "s2"] as const;
 const CHAOS_MS = 6_000;
@@ -35,7 +36,7 @@ test("under steady load, random kills of server processes and workers never leav
   const events = tmpFile("chaos-events");
   t.teardown(() => rmSync(events, { force: true }));
   const server = (i: number): ServerConfigInput => ({
-    ...stdioServer(["--name", `s${i}`], { FIXTURE_EVENTS: events }),
+    ...stdioServer(["--name", `s${i}`], { FIXTURE_EVENTS: events }, i === 1 ? "modern" : "legacy"),
     stderr: "ignore",
     connections: i === 0 ? { min: 2, max: 2 } : { min: 1, max: 1 },
     connectTimeoutMs: 20_000,
@@ -48,6 +49,8 @@ test("under steady load, random kills of server processes and workers never leav
   });
   t.teardown(() => pool.close());
   await waitFor(() => SERVERS.every((s) => pool.stats().servers[s]!.state === "ready"), 20_000);
+  assertEra(t, pool, "legacy", ["s0", "s2"]);
+  assertEra(t, pool, "modern", ["s1"]);
 
   const grandchildren: number[] = [];
   const statsPids = new Set<number>();

@@ -1,19 +1,30 @@
 /**
  * Closing: idempotent, refuses new calls, drains calls in flight, leaves no server process
- * (grandchildren included) and no worker thread, and lets the host process exit by itself.
+ * (grandchildren included) and no worker thread, and lets the host process exit by itself. Every
+ * test runs once per protocol era (issue 13): against the legacy fixture and the 2026-07-28 one.
  */
 import test, { type ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { CallToolResult } from "@modelcontextprotocol/client";
 import { createPool, McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
-import { isAlive, stdioServer } from "./helpers/fixtures.js";
+import { testSlots } from "./helpers/faults.js";
+import { assertEra, ERA_REVISION, FIXTURE_ERAS, isAlive, stdioServer, type FixtureEra } from "./helpers/fixtures.js";
 
 const CLOSE_EXIT_SCRIPT = fileURLToPath(new URL("./helpers/close-exit.js", import.meta.url));
 
-async function pool(t: ExecutionContext, config: PoolConfigInput): Promise<McpPool> {
+/**
+ * At most 6 tests of this file start servers at once: each test runs in both eras, and twice as many
+ * cold starts together push connects past their deadline on a loaded 2-core machine.
+ */
+const slot = testSlots(6);
+
+/** A pool closed at teardown, whose every server speaks `era`. */
+async function pool(t: ExecutionContext, era: FixtureEra, config: PoolConfigInput): Promise<McpPool> {
+  await slot(t);
   const p = await createPool(config);
   t.teardown(() => p.close());
+  assertEra(t, p, era);
   return p;
 }
 
@@ -30,63 +41,65 @@ async function rejectsWith(t: ExecutionContext, promise: Promise<unknown>, code:
   return error as McpPoolError;
 }
 
-test("close() is idempotent and returns the same promise", async (t) => {
-  const p = await pool(t, { servers: { fixture: stdioServer() } });
-  const first = p.close();
-  t.is(p.close(), first);
-  await first;
-  t.is(p.close(), first);
-});
+for (const era of FIXTURE_ERAS) {
+  test(`${era}: close() is idempotent and returns the same promise`, async (t) => {
+    const p = await pool(t, era, { servers: { fixture: stdioServer([], undefined, era) } });
+    const first = p.close();
+    t.is(p.close(), first);
+    await first;
+    t.is(p.close(), first);
+  });
 
-test("calls after close() reject with POOL_CLOSED", async (t) => {
-  const p = await pool(t, { servers: { fixture: stdioServer() } });
-  const closing = p.close();
-  await rejectsWith(t, p.callTool("fixture__echo", { message: "too early" }), "POOL_CLOSED");
-  await closing;
-  await rejectsWith(t, p.callTool("fixture__echo", { message: "too late" }), "POOL_CLOSED");
-  await rejectsWith(t, p.callTool("fixture__no_such_tool", {}), "POOL_CLOSED");
-  await rejectsWith(t, p.callTool("fixture__echo", { message: "x" }, { sessionId: "s" }), "POOL_CLOSED");
-  await rejectsWith(t, p.session("s").callTool("fixture__echo", { message: "x" }), "POOL_CLOSED");
-});
+  test(`${era}: calls after close() reject with POOL_CLOSED`, async (t) => {
+    const p = await pool(t, era, { servers: { fixture: stdioServer([], undefined, era) } });
+    const closing = p.close();
+    await rejectsWith(t, p.callTool("fixture__echo", { message: "too early" }), "POOL_CLOSED");
+    await closing;
+    await rejectsWith(t, p.callTool("fixture__echo", { message: "too late" }), "POOL_CLOSED");
+    await rejectsWith(t, p.callTool("fixture__no_such_tool", {}), "POOL_CLOSED");
+    await rejectsWith(t, p.callTool("fixture__echo", { message: "x" }, { sessionId: "s" }), "POOL_CLOSED");
+    await rejectsWith(t, p.session("s").callTool("fixture__echo", { message: "x" }), "POOL_CLOSED");
+  });
 
-test("close() leaves no server process, grandchildren included, and no worker", async (t) => {
-  const p = await pool(t, { servers: { fixture: { ...stdioServer(), connections: { min: 2 } } } });
-  const pids = p.stats().servers.fixture!.connections.map((c) => c.pid!);
-  t.is(pids.length, 2);
-  t.true(pids.every((pid) => Number.isInteger(pid)));
-  // Both replicas: two concurrent calls go to different connections (fewest in flight wins).
-  const children = await Promise.all([p.callTool("fixture__spawn_child", {}), p.callTool("fixture__spawn_child", {})]);
-  const grandchildren = children.map((r) => Number(text(r)));
-  const all = [...pids, ...grandchildren];
-  t.true(all.every(isAlive), "everything runs before close");
-  t.is(p.stats().workers.active, 2);
+  test(`${era}: close() leaves no server process, grandchildren included, and no worker`, async (t) => {
+    const p = await pool(t, era, { servers: { fixture: { ...stdioServer([], undefined, era), connections: { min: 2 } } } });
+    const pids = p.stats().servers.fixture!.connections.map((c) => c.pid!);
+    t.is(pids.length, 2);
+    t.true(pids.every((pid) => Number.isInteger(pid)));
+    // Both replicas: two concurrent calls go to different connections (fewest in flight wins).
+    const children = await Promise.all([p.callTool("fixture__spawn_child", {}), p.callTool("fixture__spawn_child", {})]);
+    const grandchildren = children.map((r) => Number(text(r)));
+    const all = [...pids, ...grandchildren];
+    t.true(all.every(isAlive), "everything runs before close");
+    t.is(p.stats().workers.active, 2);
 
-  await p.close();
-  t.deepEqual(all.filter(isAlive), [], "nothing runs after close");
-  const stats = p.stats();
-  t.is(stats.workers.active, 0);
-  t.deepEqual(stats.servers.fixture!.connections, []);
-  t.is(stats.servers.fixture!.state, "closed");
-});
+    await p.close();
+    t.deepEqual(all.filter(isAlive), [], "nothing runs after close");
+    const stats = p.stats();
+    t.is(stats.workers.active, 0);
+    t.deepEqual(stats.servers.fixture!.connections, []);
+    t.is(stats.servers.fixture!.state, "closed");
+  });
 
-test("close() lets a call in flight finish", async (t) => {
-  const p = await pool(t, { servers: { fixture: stdioServer() } });
-  const call = p.callTool("fixture__slow", { ms: 300 });
-  t.is(p.stats().calls.inFlight, 1);
-  const closing = p.close();
-  t.is(text(await call), "done after 300ms");
-  await closing;
-  t.is(p.stats().calls.ok, 1);
-});
+  test(`${era}: close() lets a call in flight finish`, async (t) => {
+    const p = await pool(t, era, { servers: { fixture: stdioServer([], undefined, era) } });
+    const call = p.callTool("fixture__slow", { ms: 300 });
+    t.is(p.stats().calls.inFlight, 1);
+    const closing = p.close();
+    t.is(text(await call), "done after 300ms");
+    await closing;
+    t.is(p.stats().calls.ok, 1);
+  });
 
-test("a call still running at the drain deadline rejects with POOL_CLOSED", async (t) => {
-  const p = await pool(t, { servers: { fixture: stdioServer() }, limits: { drainTimeoutMs: 200 } });
-  const call = p.callTool("fixture__slow", { ms: 30_000 }, { timeoutMs: 40_000 });
-  const started = Date.now();
-  await p.close();
-  await rejectsWith(t, call, "POOL_CLOSED");
-  t.true(Date.now() - started < 25_000, "close() does not wait for the call to end");
-});
+  test(`${era}: a call still running at the drain deadline rejects with POOL_CLOSED`, async (t) => {
+    const p = await pool(t, era, { servers: { fixture: stdioServer([], undefined, era) }, limits: { drainTimeoutMs: 200 } });
+    const call = p.callTool("fixture__slow", { ms: 30_000 }, { timeoutMs: 40_000 });
+    const started = Date.now();
+    await p.close();
+    await rejectsWith(t, call, "POOL_CLOSED");
+    t.true(Date.now() - started < 25_000, "close() does not wait for the call to end");
+  });
+}
 
 /** The host program must be done this long after it printed "closed" (a leaked handle keeps it alive for good). */
 const EXIT_AFTER_CLOSE_MS = 10_000;
@@ -102,8 +115,9 @@ interface HostRun {
 }
 
 /** Runs the close-exit host program; resolves with how it ended, or kills it at the deadline. */
-function runHost(t: ExecutionContext, mode: "simple" | "busy"): Promise<HostRun> {
-  const child = spawn(process.execPath, [CLOSE_EXIT_SCRIPT, mode], { stdio: ["ignore", "pipe", "pipe"] });
+async function runHost(t: ExecutionContext, mode: "simple" | "busy", era: FixtureEra): Promise<HostRun> {
+  await slot(t);
+  const child = spawn(process.execPath, [CLOSE_EXIT_SCRIPT, mode, era], { stdio: ["ignore", "pipe", "pipe"] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   });
@@ -129,18 +143,21 @@ function runHost(t: ExecutionContext, mode: "simple" | "busy"): Promise<HostRun>
   });
 }
 
-function assertExitedCleanly(t: ExecutionContext, run: HostRun): void {
+function assertExitedCleanly(t: ExecutionContext, run: HostRun, era: FixtureEra): void {
   t.is(run.code, 0, `exit code 0; stdout: ${run.stdout}; stderr: ${run.stderr}`);
+  t.true(run.stdout.includes(`protocol ${ERA_REVISION[era]}\n`), `the host's pool spoke the ${era} era; stdout: ${run.stdout}`);
   t.not(run.exitAfterClose, undefined, "it printed closed");
   t.true(run.exitAfterClose! < EXIT_AFTER_CLOSE_MS, `exited ${run.exitAfterClose} ms after close() resolved`);
 }
 
-test("the host process exits by itself after close()", async (t) => {
-  assertExitedCleanly(t, await runHost(t, "simple"));
-});
+for (const era of FIXTURE_ERAS) {
+  test(`${era}: the host process exits by itself after close()`, async (t) => {
+    assertExitedCleanly(t, await runHost(t, "simple", era), era);
+  });
 
-test("the host process exits by itself after close() following timeouts, aborts, progress and a session", async (t) => {
-  const run = await runHost(t, "busy");
-  assertExitedCleanly(t, run);
-  t.true(run.stdout.includes("outcomes TIMEOUT,ABORTED,ok,ok,TOOL_NOT_FOUND"), run.stdout);
-});
+  test(`${era}: the host process exits by itself after close() following timeouts, aborts, progress and a session`, async (t) => {
+    const run = await runHost(t, "busy", era);
+    assertExitedCleanly(t, run, era);
+    t.true(run.stdout.includes("outcomes TIMEOUT,ABORTED,ok,ok,TOOL_NOT_FOUND"), run.stdout);
+  });
+}

@@ -5,7 +5,8 @@
  * Most sessions use a minimal stdio MCP server written below (plain newline-delimited JSON-RPC,
  * no SDK): the fixture server spends ~0.5 s of CPU importing the SDK at every start, so a few
  * hundred of them cannot start within the time budget on a 2-core machine. Every 30th session
- * also uses the real fixture server, session-scoped too.
+ * also uses the real fixture server, session-scoped too, and every 30th from the 15th on the
+ * 2026-07-28 fixture (issue 13): both eras in one soak rather than a second soak of its cost.
  */
 import test from "ava";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,7 +14,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { CallToolResult } from "@modelcontextprotocol/client";
 import { McpPool, McpPoolError, parseConfig, type PoolEvent } from "../src/index.js";
-import { isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
+import { assertEra, isAlive, readEvents, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
 
 const SESSIONS = 300;
 /** No new session starts after this long, whatever the machine's load. */
@@ -79,6 +80,7 @@ test("hundreds of sessions over a small worker cap leave no session, worker or s
       servers: {
         light: { command: process.execPath, args: [script], env: { SOAK_PIDS: pidFile }, scope: "session", stderr: "ignore" },
         fx: { ...stdioServer([], { FIXTURE_EVENTS: fixtureEvents }), scope: "session" },
+        fxm: { ...stdioServer([], { FIXTURE_EVENTS: fixtureEvents }, "modern"), scope: "session" },
       },
       limits: { maxWorkers: 4, maxSessions: 40, sessionIdleTimeoutMs: 250, acquireTimeoutMs: 30_000 },
     }),
@@ -89,6 +91,8 @@ test("hundreds of sessions over a small worker cap leave no session, worker or s
   pool.on("session:open", (e: PoolEvent) => opened.add(e.sessionId!));
   pool.on("session:close", () => closes++);
   await pool.ready();
+  assertEra(t, pool, "legacy", ["fx"]);
+  assertEra(t, pool, "modern", ["fxm"]);
 
   /** One session's life: open on its first call, a call or two, then close or just walk away. */
   const failures = new Map<string, number>();
@@ -102,6 +106,7 @@ test("hundreds of sessions over a small worker cap leave no session, worker or s
       if (text(first) !== "1") wrongCount++;
       if (i % 3 === 2) await session.callTool("light__pid");
       if (i % 30 === 0) await session.callTool("fx__echo", { message: id });
+      if (i % 30 === 15) await session.callTool("fxm__echo", { message: id });
       // i % 3 === 1 walks away: the idle timeout, maxSessions or the worker cap closes it.
       if (i % 3 !== 1) await session.close();
     } catch (error) {
@@ -161,9 +166,11 @@ test("hundreds of sessions over a small worker cap leave no session, worker or s
   t.is(stats.calls.queued, 0);
   t.deepEqual(stats.servers.light!.connections, []);
   t.deepEqual(stats.servers.fx!.connections, []);
+  t.deepEqual(stats.servers.fxm!.connections, []);
   // One process per session at least (a session whose connection was evicted may have had two), plus discovery.
   t.true(pids.length >= ran + WARM_UP + 1, `${pids.length} light server processes for ${ran + WARM_UP} sessions`);
-  t.true(fixturePids.length >= 2);
+  // Discovery and at least one session of each fixture.
+  t.true(fixturePids.length >= 4, `${fixturePids.length} fixture processes`);
   await waitFor(() => [...pids, ...fixturePids].every((pid) => !isAlive(pid)), 5_000);
   t.true(after.heapUsed - before.heapUsed < 16 * 1024 * 1024, `heapUsed grew by ${mb(after.heapUsed - before.heapUsed)}`);
   t.true(after.rss - before.rss < 96 * 1024 * 1024, `rss grew by ${mb(after.rss - before.rss)}`);

@@ -4,10 +4,16 @@
  * and every call must end as if they had not thrown. Prints one line per step, then the number of
  * McpPoolWarning process warnings, then "closed", and exits by itself.
  *
- *   node dist/test/helpers/callback-host.js
+ *   node dist/test/helpers/callback-host.js [legacy|modern]
+ *
+ * The argument is the fixture's protocol era (default legacy); the first line printed is the
+ * protocol revision the pool speaks with it.
  */
 import { createPool, McpPoolError } from "../../src/index.js";
-import { stdioServer } from "./fixtures.js";
+import { FIXTURE_ERAS, stdioServer, type FixtureEra } from "./fixtures.js";
+
+const era = (process.argv[2] ?? "legacy") as FixtureEra;
+if (!FIXTURE_ERAS.includes(era)) throw new Error(`unknown era: ${era}`);
 
 let warnings = 0;
 process.on("warning", (warning) => {
@@ -28,7 +34,8 @@ async function step(label: string, run: () => Promise<string>): Promise<void> {
   process.stdout.write(`${label} ${line}\n`);
 }
 
-const pool = await createPool({ servers: { fixture: stdioServer() } });
+const pool = await createPool({ servers: { fixture: stdioServer([], undefined, era) } });
+process.stdout.write(`protocol ${pool.stats().servers.fixture!.protocolVersion}\n`);
 
 await step("progress-throws", async () => {
   let seen = 0;

@@ -3,6 +3,7 @@
  * and test/fixtures/modern-server.ts (2026-07-28 era, v2 SDK), which serve the same tools
  * (test/fixtures/tools.ts). A suite runs against both eras by looping over FIXTURE_ERAS.
  */
+import type { ExecutionContext } from "ava";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -23,6 +24,27 @@ export const MODERN_FIXTURE_SERVER: string = fileURLToPath(new URL("../fixtures/
 /** The protocol eras a fixture speaks: "legacy" (initialize handshake) and "modern" (2026-07-28 only). */
 export const FIXTURE_ERAS = ["legacy", "modern"] as const;
 export type FixtureEra = (typeof FIXTURE_ERAS)[number];
+
+/**
+ * The revision a pool (protocol "auto", the default) speaks with the fixture of `era`: what
+ * `stats().servers[name].protocolVersion` says once connected. Era-parametrised suites check it, so a
+ * test that meant to run in the 2026-07-28 era cannot silently pass in the legacy one.
+ */
+export const ERA_REVISION: Record<FixtureEra, string> = { legacy: "2025-11-25", modern: "2026-07-28" };
+
+/**
+ * Checks that every server of `pool` (or those named) speaks `era`'s revision. Structural, so this file
+ * needs nothing of the pool.
+ */
+export function assertEra(
+  t: ExecutionContext,
+  pool: { stats(): { servers: Record<string, { protocolVersion?: string | undefined }> } },
+  era: FixtureEra,
+  servers?: string[],
+): void {
+  const all = pool.stats().servers;
+  for (const name of servers ?? Object.keys(all)) t.is(all[name]?.protocolVersion, ERA_REVISION[era], `${name} speaks the ${era} era`);
+}
 
 /** The fixture server file for `era`. */
 export function fixtureServer(era: FixtureEra = "legacy"): string {
