@@ -100,16 +100,19 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   /**
-   * Opens connections up to `connections.min`. While the server's era is not known yet and a first
-   * connection is on its way to finding it, the others wait (onState fills again when it is ready or
-   * failed), so that they connect without probing.
+   * Opens connections up to `connections.min`. While the server's era is not known yet, one goes first and
+   * the others wait until it is ready (they then connect without probing) or has failed its first attempt
+   * (they then all go, each probing): onState fills again.
    */
   fill(): void {
-    if (!this.#eraKnown() && this.connections.some((c) => c.state === "connecting" && c.failedAttempts === 0)) return;
-    while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) {
-      this.#open();
-      if (!this.#eraKnown()) return;
+    if (!this.#eraKnown()) {
+      if (this.connections.some((c) => c.state === "connecting" && c.failedAttempts === 0)) return;
+      if (this.connections.length === 0) {
+        if (!this.#closed && this.config.connections.min > 0) this.#open();
+        return;
+      }
     }
+    while (!this.#closed && this.connections.length < this.config.connections.min && !this.#wantsSlot) this.#open();
   }
 
   /** Resolves once the connections `fill()` opened, the ones that waited for the first included, have each connected or failed. */

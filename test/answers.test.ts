@@ -169,7 +169,9 @@ test("checkCallResult reads the 2026-07-28 resultType: complete is the answer, w
   const complete = checkCallResult({ resultType: "complete", content: [{ type: "text", text: "a" }] }, true);
   t.true(complete.ok === true && !("resultType" in complete.value));
   t.deepEqual(complete.ok === true && complete.value, { content: [{ type: "text", text: "a" }] });
-  t.is(checkCallResult({ resultType: "input_required", inputRequests: {} }, true).ok, "input_required");
+  t.deepEqual(checkCallResult({ resultType: "input_required", inputRequests: { a: { method: "roots/list" } } }, true), { ok: "input_required", asks: true });
+  t.deepEqual(checkCallResult({ resultType: "input_required", requestState: "s1" }, true), { ok: "input_required", asks: false });
+  t.is(checkCallResult({ resultType: "input_required", inputRequests: {} }, true).ok, false);
   const unknown = checkCallResult({ resultType: "maybe", content: [] }, true);
   t.true(unknown.ok === false && /unknown resultType "maybe"/.test(unknown.message));
   // The legacy era has no such member: it passes through like any other.

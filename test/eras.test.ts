@@ -6,7 +6,10 @@
  * The legacy fixture is test/fixtures/server.ts (v1 SDK), the modern one test/fixtures/modern-server.ts (v2).
  */
 import test, { type ExecutionContext } from "ava";
+import { spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { createPool, McpPoolError, parseConfig, type McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, MODERN_FIXTURE_SERVER, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
 import { connectionOf, server, settle, testSlots } from "./helpers/faults.js";
@@ -209,4 +212,25 @@ test("a 2026-07-28 answer of input_required that nobody can fulfil (no input cap
   t.true(error instanceof McpPoolError && error.code === "PROTOCOL_ERROR", String(error));
   t.is(await echo(pool, "m__echo", "still here"), "still here");
   t.is(connectionOf(pool, "m").restarts, 0);
+});
+
+const PARAM_HEADER_SERVER = fileURLToPath(new URL("./fixtures/param-header-server.js", import.meta.url));
+
+test("a 2026-07-28 tool that mirrors an argument into an Mcp-Param header over Streamable HTTP gets the header", async (t) => {
+  const child = spawn(process.execPath, [PARAM_HEADER_SERVER], { stdio: ["ignore", "pipe", "inherit"] });
+  t.teardown(() => void child.kill("SIGKILL"));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("param-header fixture did not listen within 20 s")), 20_000);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const match = /^LISTENING (\S+)$/.exec(line.trim());
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+  });
+  const pool = await openPool(t, { servers: { p: server({ url }) } });
+  t.is(pool.stats().servers.p!.protocolVersion, MODERN);
+  const result = await pool.callTool("p__region_echo", { region: "eu", message: "hi" }, { timeoutMs: 10_000 });
+  t.deepEqual(result.content, [{ type: "text", text: "eu: hi (header eu)" }]);
 });

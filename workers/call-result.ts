@@ -14,15 +14,20 @@ import { specTypeSchemas, type CallToolResult } from "@modelcontextprotocol/clie
 export type ResultCheck =
   | { ok: true; value: CallToolResult }
   | { ok: false; message: string }
-  /** The server asks for input (elicitation, sampling, roots) before it answers. */
-  | { ok: "input_required" };
+  /** The server asks for input (elicitation, sampling, roots: `asks`) or a retry with its `requestState` first. */
+  | { ok: "input_required"; asks: boolean };
 
 const callToolResult = specTypeSchemas.CallToolResult["~standard"];
 
 export function checkCallResult(result: unknown, modern = false): ResultCheck {
   if (modern && isPlainObject(result) && "resultType" in result) {
     const kind = result.resultType;
-    if (kind === "input_required") return { ok: "input_required" };
+    if (kind === "input_required") {
+      const requests = result.inputRequests;
+      const asks = isPlainObject(requests) && Object.keys(requests).length > 0;
+      if (!asks && typeof result.requestState !== "string") return { ok: false, message: "server sent an input_required result with neither inputRequests nor requestState" };
+      return { ok: "input_required", asks };
+    }
     if (kind !== "complete") return { ok: false, message: `server sent a tools/call result of unknown resultType ${JSON.stringify(kind)}` };
     delete result.resultType;
   }

@@ -82,7 +82,7 @@ const HTTP_TERMINATE_MS = 1_000;
 /** A tools/call sent to the server and not answered yet. */
 interface PendingCall {
   link: Link;
-  /** What was asked, for a 2026-07-28 server that asks for input first (see #fulfil). */
+  /** What was asked, for the calls the SDK's client carries (see #viaSdk). */
   req: CallRequest;
   /** While the SDK's client carries the call through input rounds: its abort. */
   rounds: AbortController | undefined;
@@ -123,7 +123,7 @@ interface Link {
   envelope: Readonly<Record<string, unknown>> | undefined;
   /** Modern era: the `subscriptions/listen` stream that brings `list_changed`. */
   listening: McpSubscription | undefined;
-  /** The server answered something on it (a message on stdio, an HTTP response below 500): it is there and speaks. */
+  /** The server answered something on it (a message on stdio, an HTTP answer or era refusal): it is there and speaks. */
   heard: boolean;
   transport: Transport;
   /** Resolves when this link's transport has closed, for whatever reason. */
@@ -156,10 +156,14 @@ export class ConnectionHost implements HostApi {
   #nextWireId = FIRST_WIRE_ID;
   #validators = new Map<string, JsonSchemaValidator<unknown> | null>();
   #tools: Tool[] = [];
+  /** Tools whose inputSchema mirrors arguments into HTTP headers (`x-mcp-header`, 2026-07-28 over HTTP). */
+  #headerTools = new Set<string>();
   /** Compiled inputSchemas of the current listing; a new listing starts afresh (see validators.ts). */
   #schemas = new ListingValidators();
   /** The era this server was last found to speak: the next connect tries it first (see #open). */
   #prior: Verdict | undefined;
+  /** Attempts in a row that failed under #prior without a word from the server. */
+  #unheard = 0;
   #keepalive: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshAgain = false;
@@ -207,6 +211,8 @@ export class ConnectionHost implements HostApi {
     const timer = setTimeout(this.#expire, timeoutMs, callId);
     const http = link.streams ? new HttpCall(id) : undefined;
     this.#calls.set(callId, { link, req, rounds: undefined, id, timer, timeoutMs, http, progress: req.progress, burst: 0, latest: undefined });
+    // A 2026-07-28 tool that mirrors arguments into HTTP headers (SEP-2243 `x-mcp-header`): the SDK writes them.
+    if (http && link.modern && this.#headerTools.has(req.name)) return this.#viaSdk(callId, this.#calls.get(callId)!);
     this.#wireIds.set(id, callId);
     // The 2026-07-28 era: the link's envelope goes in every request's _meta.
     const meta = req.progress ? { ...link.envelope, progressToken: id } : link.envelope;
@@ -288,7 +294,7 @@ export class ConnectionHost implements HostApi {
     const answer = message as { result?: unknown; error?: unknown };
     if ("result" in answer) {
       const checked = checkCallResult(answer.result, link.modern);
-      if (checked.ok === "input_required") this.#fulfil(callId, call);
+      if (checked.ok === "input_required") this.#inputRequired(callId, call, checked.asks);
       else this.#settle(callId, checked.ok ? { ok: true, value: checked.value } : fail("PROTOCOL_ERROR", checked.message));
     } else {
       this.#settle(callId, { ok: false, error: rpcError(answer.error) });
@@ -297,17 +303,29 @@ export class ConnectionHost implements HostApi {
   }
 
   /**
-   * A 2026-07-28 server answered the call with `input_required`: it needs input (elicitation, sampling,
-   * roots) before it answers. The SDK's client answers such rounds through its handlers and retries the
-   * call with the answers, up to its round limit; there is no way to hand it the result we hold, so the
-   * call goes through its `callTool()` from the start, under the call's own deadline and cancellation.
+   * A 2026-07-28 server answered the call with `input_required`. With requests for input (elicitation,
+   * sampling, roots) the call cannot go on: the pool has nobody to ask yet, and the SDK's client would only
+   * find no handler for them. With only `requestState` (the server wants the call sent again with it), the
+   * SDK's client carries it through its rounds.
    */
-  #fulfil(callId: number, call: PendingCall): void {
+  #inputRequired(callId: number, call: PendingCall, asks: boolean): void {
+    if (!asks) return this.#viaSdk(callId, call);
+    this.#settle(callId, fail("PROTOCOL_ERROR", `${call.req.name} asks the client for input (elicitation, sampling or roots), which this pool does not answer`));
+  }
+
+  /**
+   * Hands a call to the SDK's `callTool()`, for what the lean path does not do: a server's `input_required`
+   * rounds (the SDK answers them through its handlers and retries the call, up to its round limit; there is
+   * no way to hand it a result we hold, so the call starts over), and the `Mcp-Param-*` headers of a tool
+   * that declares them. Under the call's own deadline and cancellation; its progress as the lean path posts it.
+   */
+  #viaSdk(callId: number, call: PendingCall): void {
     this.#wireIds.delete(call.id);
     const rounds = (call.rounds = new AbortController());
+    const tool = this.#tools.find((t) => t.name === call.req.name);
     const onprogress = call.progress ? (progress: Progress) => this.#calls.get(callId) === call && this.#postProgress(callId, progress) : undefined;
     call.link.client
-      .callTool({ name: call.req.name, arguments: call.req.args }, { signal: rounds.signal, timeout: call.timeoutMs, onprogress })
+      .callTool({ name: call.req.name, arguments: call.req.args }, { signal: rounds.signal, timeout: call.timeoutMs, onprogress, ...(tool ? { toolDefinition: tool } : {}) })
       .then(
         (result) => {
           if (this.#calls.get(callId) !== call) return;
@@ -316,16 +334,19 @@ export class ConnectionHost implements HostApi {
         },
         (error: unknown) => {
           if (this.#calls.get(callId) !== call) return;
-          this.#settle(callId, { ok: false, error: this.#roundsError(error, call.link) });
+          this.#settle(callId, { ok: false, error: this.#sdkError(error, call.link) });
         },
       );
   }
 
-  /** Why a call the SDK carried through input rounds failed. */
-  #roundsError(error: unknown, link: Link): WireError {
+  /** Why a call the SDK carried failed. */
+  #sdkError(error: unknown, link: Link): WireError {
     if (link.closed || link.reason) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
     if (error instanceof ProtocolError) return rpcError({ code: error.code, message: error.message, data: error.data });
-    return wireError("PROTOCOL_ERROR", `the server's request for input could not be answered: ${messageOf(error)}`);
+    if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) return wireError("TIMEOUT", `tool call timed out: ${error.message}`);
+    const status = httpStatusOf(error);
+    if (status !== null) return this.#classify(error, link);
+    return wireError("PROTOCOL_ERROR", messageOf(error));
   }
 
   readonly #flushProgress = (): void => {
@@ -455,10 +476,17 @@ export class ConnectionHost implements HostApi {
   async #open(): Promise<WireError | undefined> {
     const prior = this.#prior;
     const { error, heard } = await this.#connect(prior);
-    // A server that is down tells nothing of its era: the verdict stands for the next attempt. One that
-    // answered, but not as its verdict said, changed era in place: probe it now.
-    if (!error || !prior || !heard || this.#closing) return error;
+    if (!error || !prior || this.#closing) {
+      this.#unheard = 0;
+      return error;
+    }
+    // A server that answered, but not as its verdict said, changed era in place: probe it now. One that
+    // said nothing is most likely down, which tells nothing of its era: the verdict stands for the next
+    // attempts, but not for ever, since a server may also exit, silent, on a request of the wrong era.
+    if (!heard && ++this.#unheard < UNHEARD_BEFORE_PROBE) return error;
+    this.#unheard = 0;
     this.#prior = undefined;
+    if (!heard) return error; // the next attempt probes, after its backoff
     return (await this.#connect(undefined)).error;
   }
 
@@ -501,13 +529,11 @@ export class ConnectionHost implements HostApi {
         await client.connect(transport, { timeout: spec.connectTimeoutMs, ...(prior ? { prior } : {}) });
       } catch (error) {
         // A legacy stdio server that exits on the unknown `server/discover` (or answers it with garbage)
-        // leaves the SDK no way to fall back on that process: start it again and go straight to initialize.
-        // If the process died for another reason, the verdict is wrong, but the server cannot tell us
-        // otherwise until it answers; then it is probed again (#open).
-        if (prior || spec.protocol !== "auto" || spec.transport !== "stdio" || !isNegotiationFailure(error) || this.#closing) throw error;
-        await this.#closeLink(mine);
-        this.#prior = { kind: "legacy" };
-        return await this.#connect(this.#prior);
+        // leaves the SDK no way to fall back on that process: the next attempt goes straight to initialize.
+        // Not at once: a server that cannot start at all fails the same way, and costs one spawn per
+        // attempt either way. If it died for another reason the verdict is wrong, and is dropped (#open).
+        if (!prior && spec.protocol === "auto" && spec.transport === "stdio" && isNegotiationFailure(error)) this.#prior = { kind: "legacy" };
+        throw error;
       }
       // Our calls' answers and progress go to #take first; the rest to the SDK, which connect() hooked in.
       const sdkOnMessage = transport.onmessage;
@@ -543,26 +569,32 @@ export class ConnectionHost implements HostApi {
 
   /**
    * 2026-07-28: change notifications come only to those who listen for them (`subscriptions/listen`).
-   * A stream the server drops is listened to again while the link lives, after a pause; one the server
-   * refuses (it has no list_changed to tell) is left alone.
+   * While the link lives, a stream that ends (the server dropped it, or ended it on its way down: a
+   * stateless link outlives a server restart) is listened to again, and the tools listed again, since
+   * what changed meanwhile is not known. A stream that ends soon after it opened, or a listen that fails,
+   * waits longer each time, up to the slow probe interval: never a loop.
    */
   #listen(link: Link, attempt = 0): void {
     if (link.closed || link !== this.#link || !link.client.getServerCapabilities()?.tools?.listChanged) return;
+    const again = (next: number) => {
+      if (link.closed || link !== this.#link) return;
+      const delay = next === 0 ? LISTEN_AGAIN_MS : Math.min(this.#spec.reconnect.probeIntervalMs, backoffDelay(next, LISTEN_AGAIN_MS, LISTEN_MAX_DELAY_MS));
+      setTimeout(() => this.#listen(link, next), delay).unref();
+    };
     link.client
       .listen({ toolsListChanged: true }, { timeout: this.#spec.connectTimeoutMs })
       .then(async (subscription) => {
         if (link.closed || link !== this.#link) return void subscription.close().catch(() => {});
         link.listening = subscription;
+        const opened = Date.now();
         const why = await subscription.closed;
-        if (why !== "remote" || link.closed) return;
-        // What changed while nobody listened is not known: list again.
+        if (why === "local" || link.closed || link !== this.#link) return;
         this.#refreshTools(link);
-        setTimeout(() => this.#listen(link, 0), LISTEN_AGAIN_MS).unref();
+        again(Date.now() - opened >= LISTEN_STABLE_MS ? 0 : attempt + 1);
       })
-      .catch(() => {
-        if (attempt < LISTEN_ATTEMPTS) setTimeout(() => this.#listen(link, attempt + 1), backoffDelay(attempt + 1, LISTEN_AGAIN_MS, 10 * LISTEN_AGAIN_MS)).unref();
-      });
+      .catch(() => again(attempt + 1));
   }
+
 
   /** A graceful close tells a Streamable HTTP server to drop our session (DELETE), briefly. */
   async #endHttpSession(link: Link | undefined): Promise<void> {
@@ -600,10 +632,12 @@ export class ConnectionHost implements HostApi {
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
     const sized = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
-    // A 5xx is not the server speaking: a proxy in front of one that is down, or a server that failed.
+    // The server speaking: an answer, or the statuses a server of the other era answers with. Not a 5xx (a
+    // proxy in front of a server that is down), nor what an ingress or gateway says of the request itself
+    // (401, 403, 408, 429), which tell nothing of the server's era.
     const limited: FetchLike = async (url, init) => {
       const response = await sized(url, init);
-      if (response.status < 500) onheard();
+      if (response.ok || ERA_STATUSES.has(response.status)) onheard();
       return response;
     };
     if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch: limited });
@@ -669,6 +703,7 @@ export class ConnectionHost implements HostApi {
 
   #setTools(tools: Tool[]): void {
     this.#tools = tools;
+    this.#headerTools = new Set(tools.filter((t) => declaresHeader(t.inputSchema)).map((t) => t.name));
     this.#validators.clear();
     this.#schemas = new ListingValidators();
   }
@@ -833,6 +868,14 @@ function outOfHeap(bytes: number): void {
   });
 }
 
+/** Whether a tool's inputSchema declares an argument mirrored into an `Mcp-Param-*` header (SEP-2243). */
+function declaresHeader(schema: unknown): boolean {
+  const properties = (schema as { properties?: unknown } | null)?.properties;
+  if (typeof properties !== "object" || properties === null) return false;
+  for (const property of Object.values(properties)) if (typeof property === "object" && property !== null && "x-mcp-header" in property) return true;
+  return false;
+}
+
 /** The client's negotiation mode for a server's `protocol` setting. */
 function negotiationOf(protocol: string): VersionNegotiationMode {
   return protocol === "auto" || protocol === "legacy" ? protocol : { pin: protocol };
@@ -843,10 +886,20 @@ function isNegotiationFailure(error: unknown): boolean {
   return error instanceof SdkError && error.code === SdkErrorCode.EraNegotiationFailed;
 }
 
-/** Pause before listening again for list_changed after the server dropped the stream (2026-07-28). */
+/** Pause before listening again for list_changed after the stream ended (2026-07-28). */
 const LISTEN_AGAIN_MS = 1_000;
-/** Failed attempts to listen, in a row, before a link does without list_changed. */
-const LISTEN_ATTEMPTS = 5;
+/** A listen stream open this long was a good one: the next pause starts from LISTEN_AGAIN_MS again. */
+const LISTEN_STABLE_MS = 30_000;
+/** Cap of the backoff between listens that failed or ended early (and never beyond reconnect.probeIntervalMs). */
+const LISTEN_MAX_DELAY_MS = 30_000;
+/**
+ * Attempts in a row that fail under a verdict without a word from the server (it exits, or nothing answers)
+ * before the verdict is dropped and the server probed: a server down for a restart keeps it, one that exits
+ * on a request of the wrong era is found out.
+ */
+const UNHEARD_BEFORE_PROBE = 3;
+/** HTTP statuses that are the server speaking (besides 2xx): what servers of the other era answer with. */
+const ERA_STATUSES = new Set([400, 404, 405, 406, 415]);
 
 /** Progress notifications per call and tick posted as they come; later ones in the tick are coalesced (see #take). */
 const PROGRESS_BURST = 8;
