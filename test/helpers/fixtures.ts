@@ -30,7 +30,7 @@ export function fixtureServer(era: FixtureEra = "legacy"): string {
 }
 
 /** How many tools the fixture server lists (with its default 12 filler tools). */
-export const FIXTURE_TOOL_COUNT = 34;
+export const FIXTURE_TOOL_COUNT = 37;
 
 export interface StdioServerConfig {
   command: string;
