@@ -1,7 +1,8 @@
 /**
  * Helpers for tests that talk to the fixture MCP servers: test/fixtures/server.ts (legacy era, v1 SDK)
  * and test/fixtures/modern-server.ts (2026-07-28 era, v2 SDK), which serve the same tools
- * (test/fixtures/tools.ts). A suite runs against both eras by looping over FIXTURE_ERAS.
+ * (test/fixtures/tools.ts) and the same resources, templates, prompts and completions
+ * (test/fixtures/catalog.ts). A suite runs against both eras by looping over FIXTURE_ERAS.
  */
 import type { ExecutionContext } from "ava";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -51,8 +52,8 @@ export function fixtureServer(era: FixtureEra = "legacy"): string {
   return era === "modern" ? MODERN_FIXTURE_SERVER : FIXTURE_SERVER;
 }
 
-/** How many tools the fixture server lists (with its default 12 filler tools). */
-export const FIXTURE_TOOL_COUNT = 34;
+/** How many tools the fixture server lists (with its default 12 filler tools): 25 named ones, then the fillers. */
+export const FIXTURE_TOOL_COUNT = 37;
 
 export interface StdioServerConfig {
   command: string;
