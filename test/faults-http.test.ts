@@ -29,6 +29,8 @@ async function fixture(t: ExecutionContext, args: string[] = [], env?: Record<st
 interface Proxy {
   url: string;
   initializes: number;
+  /** server/discover requests: an era probe, or a 2026-07-28 keepalive. */
+  discovers: number;
   /** tools/call requests seen, per tool, and how many of them the server answered with 404. */
   calls: Map<string, { sent: number; notFound: number }>;
   /** Requests the upstream refused or dropped (answered 502 here). */
@@ -38,7 +40,7 @@ interface Proxy {
 /** Forwards every request to `upstream` (an http fixture URL), streaming responses, counting as it goes. */
 async function countingProxy(t: ExecutionContext, upstream: string): Promise<Proxy> {
   const target = new URL(upstream);
-  const proxy: Proxy = { url: "", initializes: 0, calls: new Map(), upstreamErrors: 0 };
+  const proxy: Proxy = { url: "", initializes: 0, discovers: 0, calls: new Map(), upstreamErrors: 0 };
   const http: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -52,6 +54,7 @@ async function countingProxy(t: ExecutionContext, upstream: string): Promise<Pro
       const tools: string[] = [];
       for (const m of messages) {
         if (m.method === "initialize") proxy.initializes++;
+        if (m.method === "server/discover") proxy.discovers++;
         if (m.method === "tools/call" && m.params?.name) tools.push(m.params.name);
       }
       for (const name of tools) {
@@ -156,10 +159,13 @@ test("a killed HTTP server gets bounded reconnect attempts, then probes, and com
   t.deepEqual(await settle(pool.callTool("h__echo", { message: "down" }, { timeoutMs: 20_000 })), { ok: false, code: "SERVER_UNAVAILABLE" });
   t.true(Date.now() - started < 5_000, "a failed server refuses at once");
 
+  // A probe is one connect attempt: an initialize under the server's known era, or (once the server has
+  // been silent for a few attempts in a row, see UNHEARD_BEFORE_PROBE) a server/discover.
   const windowMs = 3_000;
-  const before = proxy.initializes;
+  const attempts = () => proxy.initializes + proxy.discovers;
+  const before = attempts();
   await new Promise((resolve) => setTimeout(resolve, windowMs));
-  const probes = proxy.initializes - before;
+  const probes = attempts() - before;
   t.true(probes >= 1 && probes <= Math.ceil(windowMs / reconnect.probeIntervalMs) + 1, `${probes} probes in ${windowMs} ms`);
 
   const port = new URL(first.url).port;

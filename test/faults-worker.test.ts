@@ -107,7 +107,8 @@ for (const era of FIXTURE_ERAS) {
     t.deepEqual(await settle(pool.callTool("b__echo", { message: "untouched" })), { ok: true, text: "untouched" });
   });
 
-  test(`${era}: a read-only call lost to a worker crash is retried once on the replacement and succeeds; the unannotated call that killed the worker is not retried`, async (t) => {
+  // The pool's side of a worker's death is the same whatever the server's era: once, in the legacy era.
+  if (era === "legacy") test(`${era}: a read-only call lost to a worker crash is retried once on the replacement and succeeds; the unannotated call that killed the worker is not retried`, async (t) => {
     const events = tmpFile("faults-worker-retry");
     t.teardown(() => rmSync(events, { force: true }));
     const pool = await openPool(t, era, { servers: { a: server(stdioServer([], { FIXTURE_EVENTS: events }, era)) }, limits: LIMITS });
@@ -128,7 +129,8 @@ for (const era of FIXTURE_ERAS) {
     t.is(pool.stats().crashes.worker, 1);
   });
 
-  test(`${era}: a read-only call lost to a worker crash is not retried once its caller aborted it from the worker:crash handler`, async (t) => {
+  // The pool's side of a worker's death is the same whatever the server's era: once, in the legacy era.
+  if (era === "legacy") test(`${era}: a read-only call lost to a worker crash is not retried once its caller aborted it from the worker:crash handler`, async (t) => {
     const events = tmpFile("faults-worker-abort-retry");
     t.teardown(() => rmSync(events, { force: true }));
     const pool = await openPool(t, era, { servers: { a: server(stdioServer([], { FIXTURE_EVENTS: events }, era)) }, limits: LIMITS });
@@ -145,7 +147,8 @@ for (const era of FIXTURE_ERAS) {
     t.is(readEvents(events).filter((e) => e.event === "call" && e.tool === "wait_file").length, 1, "not sent again");
   });
 
-  test(`${era}: a read-only call that kills its worker is retried once, kills the replacement too, and then fails with CONNECTION_LOST`, async (t) => {
+  // The pool's side of a worker's death is the same whatever the server's era: once, in the legacy era.
+  if (era === "legacy") test(`${era}: a read-only call that kills its worker is retried once, kills the replacement too, and then fails with CONNECTION_LOST`, async (t) => {
     const events = tmpFile("faults-worker-poison");
     t.teardown(() => rmSync(events, { force: true }));
     const pool = await openPool(t, era, { servers: { a: server(stdioServer([], { FIXTURE_EVENTS: events }, era)) }, limits: LIMITS });
@@ -183,7 +186,8 @@ for (const era of FIXTURE_ERAS) {
     t.true(names.includes("a__huge"));
   });
 
-  test(`${era}: a server that kills every worker costs a bounded number of workers, ends failed with SERVER_UNAVAILABLE, and a probe brings it back`, async (t) => {
+  // The pool's side of a worker's death is the same whatever the server's era: once, in the legacy era.
+  if (era === "legacy") test(`${era}: a server that kills every worker costs a bounded number of workers, ends failed with SERVER_UNAVAILABLE, and a probe brings it back`, async (t) => {
     const events = tmpFile("faults-worker-loop");
     const block = tmpFile("faults-worker-block");
     t.teardown(() => {
@@ -242,7 +246,8 @@ for (const era of FIXTURE_ERAS) {
     t.is(pool.stats().workers.active, 0);
   });
 
-  test(`${era}: close() after a worker replacement leaves no process behind, grandchildren included`, async (t) => {
+  // The pool's side of a worker's death is the same whatever the server's era: once, in the legacy era.
+  if (era === "legacy") test(`${era}: close() after a worker replacement leaves no process behind, grandchildren included`, async (t) => {
     const pool = await openPool(t, era, { servers: { a: server({ ...stdioServer([], undefined, era), retry: "never" }) }, limits: LIMITS });
     const first = connectionOf(pool, "a");
     const firstChild = Number(textOf(await pool.callTool("a__spawn_child")));
