@@ -8,7 +8,7 @@
  *
  * Prints the main thread's own CPU per call (Linux schedstat) for both. The difference is garbage
  * collection: a promise pending across two scavenges is promoted, and a result written into it stays
- * alive until the next full collection (see README, "Where the time goes"). Not part of `npm run bench`.
+ * alive until the next full collection (see docs/performance.md, "Where the time goes"). Not part of `npm run bench`.
  */
 import { MessageChannel, Worker, isMainThread, workerData, type MessagePort } from "node:worker_threads";
 import { readFileSync } from "node:fs";

@@ -9,7 +9,7 @@
  * fixture's echo, otherwise its huge tool with a result of that many characters. Prints one line per
  * run: calls per second, then µs of CPU per call in each kind of thread. Worker threads are told from
  * the host's other threads as the pool's busiest N (N = replicas): nothing else in the host comes close.
- * This is the measurement behind the README's "Where the time goes". Not part of `npm run bench`.
+ * This is the measurement behind docs/performance.md, "Where the time goes". Not part of `npm run bench`.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";

@@ -190,7 +190,7 @@ export class ConnectionHost implements HostApi {
   /**
    * Sends one tools/call. Not through the SDK's `request()`: per call it allocates a promise, an abort
    * listener, a timer and handler closures, and zod-parses the result twice; on the worker's hot path
-   * that was most of its CPU and garbage (see README, "Where the time goes"). The call is ours from
+   * that was most of its CPU and garbage (see docs/performance.md, "Where the time goes"). The call is ours from
    * here to its answer: our id, our deadline, our cancellation (`notifications/cancelled`, as the SDK
    * sends it), settled by its answer (`#take`), `cancel`, its timer or the loss of its link, whichever comes first.
    */
