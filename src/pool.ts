@@ -4,13 +4,13 @@
  */
 import { EventEmitter } from "node:events";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/client";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "./common/backoff.js";
 import { applySafely } from "./callbacks.js";
 import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict, type WireError } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict, type WireError } from "./common/protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";

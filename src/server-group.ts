@@ -6,7 +6,7 @@
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError, type ErrorCode } from "./errors.js";
-import type { ConnectionSpec, ConnectionState, HostEvent, Verdict } from "./protocol.js";
+import type { ConnectionSpec, ConnectionState, HostEvent, Verdict } from "./common/protocol.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**

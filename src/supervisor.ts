@@ -4,8 +4,8 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "./process-group.js";
-import type { ConnectionSpec, HostTask } from "./protocol.js";
+import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "./common/process-group.js";
+import type { ConnectionSpec, HostTask } from "./common/protocol.js";
 
 /** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
 const HOST_FILE = new URL("../workers/connection-host.bundle.js", import.meta.url).href;
