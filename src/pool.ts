@@ -68,10 +68,11 @@ const MIN_SWEEP_MS = 25;
 
 /**
  * Creates a pool and waits until every server is ready or has failed its first attempt
- * (failed servers keep retrying in the background).
+ * (failed servers keep retrying in the background). `input` is typed from the zod schema, so a config
+ * literal with an unknown key or a wrongly typed option does not compile; it is validated at run time too.
  * @throws McpPoolError CONFIG_INVALID when the config is invalid; nothing is started then.
  */
-export async function createPool(input: PoolConfigInput | PoolConfig | unknown): Promise<McpPool> {
+export async function createPool(input: PoolConfigInput): Promise<McpPool> {
   const config = parseConfig(input);
   const pool = new McpPool(config);
   await pool.ready();
