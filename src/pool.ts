@@ -594,7 +594,7 @@ class Engine implements GroupHost {
       for (const c of [...group.connections].reverse()) {
         if (surplus <= 0) break;
         if (!c.closing && c.inFlight === 0 && group.waiting === 0 && now - c.lastUsed >= group.config.connections.idleTimeoutMs) {
-          void group.closeConnection(c);
+          void c.close();
           surplus--;
         }
       }
@@ -628,7 +628,7 @@ class Engine implements GroupHost {
    * every group waiting for one. The sweep tries again while groups wait.
    */
   #evictIdleSessionConnection(): void {
-    let victim: { group: ServerGroup; conn: Connection } | undefined;
+    let victim: Connection | undefined;
     let freeing = 0;
     const idleSince = Date.now() - this.#config.limits.minIdleBeforeEvictionMs;
     for (const group of this.#allGroups()) {
@@ -638,10 +638,10 @@ class Engine implements GroupHost {
           continue;
         }
         if (group.sessionId === undefined || conn.inFlight > 0 || group.waiting > 0 || conn.lastUsed > idleSince) continue;
-        if (!victim || conn.lastUsed < victim.conn.lastUsed) victim = { group, conn };
+        if (!victim || conn.lastUsed < victim.lastUsed) victim = conn;
       }
     }
-    if (victim && freeing < this.#slotQueue.length) void victim.group.closeConnection(victim.conn);
+    if (victim && freeing < this.#slotQueue.length) void victim.close();
   }
 
   /** Withdraws a group's request for a worker slot (its waiting calls are gone). */

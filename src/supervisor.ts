@@ -72,10 +72,6 @@ export class Supervisor {
     process.on("exit", this.#onExit);
   }
 
-  get threads(): number {
-    return this.#piscina.threads.length;
-  }
-
   /**
    * Starts a host in a worker. `onStartFailed` is called, at most once, if the host is not heard from
    * in time (see HOST_START_MIN_MS) or its worker fails to start: piscina alone would leave the task
