@@ -453,7 +453,7 @@ class Engine implements GroupHost {
             if (!notSent) state.retried = true;
             // Routed again once the connection that failed it has finished updating its state.
             queueMicrotask(() => this.#dispatch(state));
-          } else this.#settle(state, error, undefined);
+          } else this.#settle(state, notSent ? withoutNotSent(error) : error, undefined);
         });
       },
     };
@@ -773,6 +773,15 @@ class Engine implements GroupHost {
     this.#sessions.clear();
     await this.supervisor.destroy();
   }
+}
+
+/**
+ * An unsent call's error as its caller sees it: NOT_SENT in `data` is the pool's own routing marker
+ * (the pool is closing or the deadline passed, so the call is not routed again), not the caller's business.
+ */
+function withoutNotSent(error: McpPoolError): McpPoolError {
+  const { server, tool, mcpCode, cause } = error;
+  return new McpPoolError(error.code, error.message, { server, tool, mcpCode, cause });
 }
 
 function eventOf(conn: Connection, error?: unknown): PoolEvent {
