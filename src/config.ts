@@ -81,10 +81,16 @@ export const ToolFilterSchema = z.strictObject({
     .optional(),
 });
 
+/** How a server is reached: a child process, Streamable HTTP, or legacy SSE. */
+const TransportSchema = z.enum(["stdio", "http", "sse"]);
+
+/** Where a stdio server's stderr goes. */
+const StderrSchema = z.enum(["inherit", "ignore"]);
+
 const ServerInputSchema = z
   .strictObject({
     /** `stdio` is inferred from `command`, `http` (Streamable HTTP) from `url`; `sse` forces legacy SSE. */
-    transport: z.enum(["stdio", "http", "sse"]).optional(),
+    transport: TransportSchema.optional(),
     /** Synonym of `transport`, as written in common MCP client config files. */
     type: z.enum(["stdio", "http", "streamable-http", "streamableHttp", "sse"]).optional(),
     command: z.string().min(1).optional(),
@@ -93,7 +99,7 @@ const ServerInputSchema = z
     env: record(z.string(), z.string()).optional(),
     cwd: z.string().min(1).optional(),
     /** Where a stdio server's stderr goes. Default `inherit` (the host's stderr). */
-    stderr: z.enum(["inherit", "ignore"]).optional(),
+    stderr: StderrSchema.optional(),
     url: z.url({ protocol: /^https?$/ }).optional(),
     headers: record(z.string(), z.string()).optional(),
     /** `shared` servers serve every caller from replicas; `session` servers get one connection per session. */
@@ -214,69 +220,59 @@ const PoolInputSchema = z
     }
   });
 
+/**
+ * The resolved config: every default filled in, one `transport`, the server's name and prefix set, and the
+ * shape a connection needs. Its output type is `PoolConfig`; `ServerConfig` is one of its servers.
+ */
 export const PoolConfigSchema = PoolInputSchema.transform((c) => {
-  const servers: Record<string, ServerConfig> = {};
-  for (const [name, s] of Object.entries((c.servers ?? c.mcpServers)!)) {
-    const transport = s.command ? "stdio" : s.transport === "sse" || s.type === "sse" ? "sse" : "http";
-    servers[name] = {
-      name,
-      transport,
-      command: s.command,
-      args: s.args ?? [],
-      env: s.env ?? {},
-      cwd: s.cwd,
-      stderr: s.stderr ?? "inherit",
-      url: s.url,
-      headers: s.headers ?? {},
-      scope: s.scope,
-      connections: {
-        min: s.scope === "session" ? 0 : s.connections.min,
-        max: s.scope === "session" ? 1 : Math.max(1, s.connections.max ?? s.connections.min),
-        idleTimeoutMs: s.connections.idleTimeoutMs,
-      },
-      toolCallTimeoutMs: s.toolCallTimeoutMs,
-      connectTimeoutMs: s.connectTimeoutMs,
-      reconnect: s.reconnect,
-      keepalive: s.keepalive,
-      protocol: s.protocol,
-      retry: s.retry,
-      tools: s.tools,
-      prefix: s.prefix ?? name,
-    };
-  }
+  const servers: Record<string, ReturnType<typeof resolveServer>> = {};
+  for (const [name, s] of Object.entries((c.servers ?? c.mcpServers)!)) servers[name] = resolveServer(name, s);
   return { servers, limits: c.limits };
 });
+
+/** One server's entry of the resolved config; its return type is `ServerConfig`. */
+function resolveServer(name: string, s: z.output<typeof ServerInputSchema>) {
+  const transport: z.output<typeof TransportSchema> = s.command ? "stdio" : s.transport === "sse" || s.type === "sse" ? "sse" : "http";
+  const stderr: z.output<typeof StderrSchema> = s.stderr ?? "inherit";
+  const args: string[] = s.args ?? [];
+  const env: Record<string, string> = s.env ?? {};
+  const headers: Record<string, string> = s.headers ?? {};
+  return {
+    name,
+    transport,
+    command: s.command,
+    args,
+    env,
+    cwd: s.cwd,
+    stderr,
+    url: s.url,
+    headers,
+    scope: s.scope,
+    connections: {
+      min: s.scope === "session" ? 0 : s.connections.min,
+      max: s.scope === "session" ? 1 : Math.max(1, s.connections.max ?? s.connections.min),
+      idleTimeoutMs: s.connections.idleTimeoutMs,
+    },
+    toolCallTimeoutMs: s.toolCallTimeoutMs,
+    connectTimeoutMs: s.connectTimeoutMs,
+    reconnect: s.reconnect,
+    keepalive: s.keepalive,
+    /** `auto`, `legacy`, or a pinned revision of the stateless era. */
+    protocol: s.protocol,
+    retry: s.retry,
+    tools: s.tools,
+    prefix: s.prefix ?? name,
+  };
+}
 
 export type PoolConfigInput = z.input<typeof PoolInputSchema>;
 export type ServerConfigInput = z.input<typeof ServerInputSchema>;
 export type LimitsInput = z.input<typeof LimitsSchema>;
 export type Limits = z.output<typeof LimitsSchema>;
 
-/** A server's resolved config. */
-export interface ServerConfig {
-  name: string;
-  transport: "stdio" | "http" | "sse";
-  command: string | undefined;
-  args: string[];
-  env: Record<string, string>;
-  cwd: string | undefined;
-  stderr: "inherit" | "ignore";
-  url: string | undefined;
-  headers: Record<string, string>;
-  scope: "shared" | "session";
-  connections: { min: number; max: number; idleTimeoutMs: number };
-  toolCallTimeoutMs: number;
-  connectTimeoutMs: number;
-  reconnect: z.output<typeof ReconnectSchema>;
-  keepalive: z.output<typeof KeepaliveSchema>;
-  /** `auto`, `legacy`, or a pinned revision of the stateless era. */
-  protocol: string;
-  retry: "safe" | "never";
-  tools: z.output<typeof ToolFilterSchema>;
-  prefix: string;
-}
-
 export type PoolConfig = z.output<typeof PoolConfigSchema>;
+/** A server's resolved config: the type the schema's transform produces, not a copy of it. */
+export type ServerConfig = PoolConfig["servers"][string];
 
 function formatIssues(error: z.ZodError): string {
   return error.issues

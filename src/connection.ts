@@ -8,10 +8,10 @@
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/client";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "./common/backoff.js";
 import { callSafely } from "./callbacks.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type Verdict, type WireError, type CallBatch, type CallRequest, type Outcome } from "./protocol.js";
+import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type Verdict, type WireError, type CallBatch, type CallRequest, type Outcome } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */

@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, type WireError } from "./protocol.js";
+import { ERROR_CODES, type ErrorCode, type WireError } from "./common/protocol.js";
 
 export { ERROR_CODES, type ErrorCode };
 

@@ -7,4 +7,4 @@ export type { PoolConfig, PoolConfigInput, ServerConfig, ServerConfigInput, Limi
 export type { PoolTool } from "./catalog.js";
 export type { PoolStats, ServerStats, ConnectionStats } from "./stats.js";
 export type { SessionOptions } from "./sessions.js";
-export type { ConnectionState, ServerInfo } from "./protocol.js";
+export type { ConnectionState, ServerInfo } from "./common/protocol.js";

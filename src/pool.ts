@@ -4,13 +4,13 @@
  */
 import { EventEmitter } from "node:events";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/client";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "./common/backoff.js";
 import { applySafely } from "./callbacks.js";
 import { Catalog, NAME_SEPARATOR, type PoolTool } from "./catalog.js";
 import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict, type WireError } from "./protocol.js";
+import { installErrorTransfer, wasNotSent, type ConnectionState, type HostEvent, type ServerInfo, type Verdict, type WireError } from "./common/protocol.js";
 import { ServerGroup, type GroupHost, type Waiter } from "./server-group.js";
 import { Session, type SessionOptions } from "./sessions.js";
 import { Supervisor } from "./supervisor.js";
@@ -68,10 +68,11 @@ const MIN_SWEEP_MS = 25;
 
 /**
  * Creates a pool and waits until every server is ready or has failed its first attempt
- * (failed servers keep retrying in the background).
+ * (failed servers keep retrying in the background). `input` is typed from the zod schema, so a config
+ * literal with an unknown key or a wrongly typed option does not compile; it is validated at run time too.
  * @throws McpPoolError CONFIG_INVALID when the config is invalid; nothing is started then.
  */
-export async function createPool(input: PoolConfigInput | PoolConfig | unknown): Promise<McpPool> {
+export async function createPool(input: PoolConfigInput): Promise<McpPool> {
   const config = parseConfig(input);
   const pool = new McpPool(config);
   await pool.ready();
@@ -452,7 +453,7 @@ class Engine implements GroupHost {
             if (!notSent) state.retried = true;
             // Routed again once the connection that failed it has finished updating its state.
             queueMicrotask(() => this.#dispatch(state));
-          } else this.#settle(state, error, undefined);
+          } else this.#settle(state, notSent ? withoutNotSent(error) : error, undefined);
         });
       },
     };
@@ -593,7 +594,7 @@ class Engine implements GroupHost {
       for (const c of [...group.connections].reverse()) {
         if (surplus <= 0) break;
         if (!c.closing && c.inFlight === 0 && group.waiting === 0 && now - c.lastUsed >= group.config.connections.idleTimeoutMs) {
-          void group.closeConnection(c);
+          void c.close();
           surplus--;
         }
       }
@@ -627,7 +628,7 @@ class Engine implements GroupHost {
    * every group waiting for one. The sweep tries again while groups wait.
    */
   #evictIdleSessionConnection(): void {
-    let victim: { group: ServerGroup; conn: Connection } | undefined;
+    let victim: Connection | undefined;
     let freeing = 0;
     const idleSince = Date.now() - this.#config.limits.minIdleBeforeEvictionMs;
     for (const group of this.#allGroups()) {
@@ -637,10 +638,10 @@ class Engine implements GroupHost {
           continue;
         }
         if (group.sessionId === undefined || conn.inFlight > 0 || group.waiting > 0 || conn.lastUsed > idleSince) continue;
-        if (!victim || conn.lastUsed < victim.conn.lastUsed) victim = { group, conn };
+        if (!victim || conn.lastUsed < victim.lastUsed) victim = conn;
       }
     }
-    if (victim && freeing < this.#slotQueue.length) void victim.group.closeConnection(victim.conn);
+    if (victim && freeing < this.#slotQueue.length) void victim.close();
   }
 
   /** Withdraws a group's request for a worker slot (its waiting calls are gone). */
@@ -772,6 +773,15 @@ class Engine implements GroupHost {
     this.#sessions.clear();
     await this.supervisor.destroy();
   }
+}
+
+/**
+ * An unsent call's error as its caller sees it: NOT_SENT in `data` is the pool's own routing marker
+ * (the pool is closing or the deadline passed, so the call is not routed again), not the caller's business.
+ */
+function withoutNotSent(error: McpPoolError): McpPoolError {
+  const { server, tool, mcpCode, cause } = error;
+  return new McpPoolError(error.code, error.message, { server, tool, mcpCode, cause });
 }
 
 function eventOf(conn: Connection, error?: unknown): PoolEvent {

@@ -6,7 +6,7 @@
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError, type ErrorCode } from "./errors.js";
-import type { ConnectionSpec, ConnectionState, HostEvent, Verdict } from "./protocol.js";
+import type { ConnectionSpec, ConnectionState, HostEvent, Verdict } from "./common/protocol.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**
@@ -81,16 +81,6 @@ export class ServerGroup implements ConnectionOwner {
 
   get waiting(): number {
     return this.#waiters.length;
-  }
-
-  get inFlight(): number {
-    let n = 0;
-    for (const c of this.connections) n += c.inFlight;
-    return n;
-  }
-
-  get wantsSlot(): boolean {
-    return this.#wantsSlot;
   }
 
   /** Resolves once the group has a connection (at once if it has one). One waiter at a time (the pool's discovery). */
@@ -291,11 +281,6 @@ export class ServerGroup implements ConnectionOwner {
       this.#remove(waiter);
       waiter.fail(message ? this.#error(waiter, code, message) : this.#unavailable(waiter));
     }
-  }
-
-  /** Closes one connection (idle replica above min, or an evicted session connection). */
-  closeConnection(conn: Connection, code: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST"): Promise<void> {
-    return conn.close(code);
   }
 
   /** Closes every connection; waiting calls fail with `code`. Idempotent. */

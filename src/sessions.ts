@@ -51,13 +51,4 @@ export class Session {
     for (const g of this.groups.values()) n += g.connections.length;
     return n;
   }
-
-  idleFor(now: number): number {
-    return this.active > 0 ? 0 : now - this.lastUsed;
-  }
-
-  close(): Promise<void> {
-    this.closing ??= Promise.all([...this.groups.values()].map((g) => g.close("CONNECTION_LOST"))).then(() => {});
-    return this.closing;
-  }
 }

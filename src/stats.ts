@@ -1,7 +1,7 @@
 /** `pool.stats()`: a fresh, plain snapshot summed from the parts. */
 import type { Catalog } from "./catalog.js";
 import type { Limits, ServerConfig } from "./config.js";
-import type { ConnectionState } from "./protocol.js";
+import type { ConnectionState } from "./common/protocol.js";
 import type { ServerGroup } from "./server-group.js";
 
 export interface ConnectionStats {

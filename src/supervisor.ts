@@ -4,8 +4,8 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "./process-group.js";
-import type { ConnectionSpec, HostTask } from "./protocol.js";
+import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "./common/process-group.js";
+import type { ConnectionSpec, HostTask } from "./common/protocol.js";
 
 /** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
 const HOST_FILE = new URL("../workers/connection-host.bundle.js", import.meta.url).href;
@@ -70,10 +70,6 @@ export class Supervisor {
       for (const giveUp of [...this.#starting]) giveUp(reason);
     });
     process.on("exit", this.#onExit);
-  }
-
-  get threads(): number {
-    return this.#piscina.threads.length;
   }
 
   /**

@@ -3,7 +3,7 @@
  * replacing a dead worker, and a discovery's retries: pure, tested without threads.
  */
 import test from "ava";
-import { backoffDelay } from "../src/backoff.js";
+import { backoffDelay } from "../src/common/backoff.js";
 
 const JUST_UNDER_ONE = 1 - 2 ** -40;
 

@@ -3,7 +3,7 @@
  * Pure (no threads), except the last test, which checks that createPool starts nothing on bad input.
  */
 import test from "ava";
-import { createPool, McpPoolError, parseConfig } from "../src/index.js";
+import { createPool, McpPool, McpPoolError, parseConfig, type PoolConfig, type ServerConfig } from "../src/index.js";
 import { readEvents, stdioServer, tmpFile } from "./helpers/fixtures.js";
 
 /** Runs `fn`, expects CONFIG_INVALID, and returns the error. */
@@ -213,6 +213,35 @@ test("createPool rejects a bad config with CONFIG_INVALID and starts no server",
   // Give a wrongly started server time to write its "start" event.
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.deepEqual(readEvents(events), []);
+});
+
+// The `@ts-expect-error` lines below are the compile-time half of these tests: tsc fails the build if any of
+// them stops being an error, i.e. if a config literal with a wrong key or a wrongly typed option type-checks.
+
+test("createPool type-checks a config literal: an unknown key or a wrongly typed option is a compile error, and CONFIG_INVALID at run time", async (t) => {
+  // @ts-expect-error `bogus` is not a server option
+  const unknownKey = createPool({ servers: { s: { command: "node", bogus: true } } });
+  assertNamesPaths(t, (await t.throwsAsync(unknownKey, { instanceOf: McpPoolError, code: "CONFIG_INVALID" })) as McpPoolError, ["servers.s.bogus"]);
+  // @ts-expect-error `maxWorkers` is a number
+  const wrongType = createPool({ servers: { s: { command: "node" } }, limits: { maxWorkers: "4" } });
+  assertNamesPaths(t, (await t.throwsAsync(wrongType, { instanceOf: McpPoolError, code: "CONFIG_INVALID" })) as McpPoolError, ["limits.maxWorkers"]);
+  // @ts-expect-error `retry` is "safe" or "never"
+  const wrongValue = createPool({ mcpServers: { s: { url: "http://127.0.0.1:1/mcp", retry: "always" } } });
+  assertNamesPaths(t, (await t.throwsAsync(wrongValue, { instanceOf: McpPoolError, code: "CONFIG_INVALID" })) as McpPoolError, ["mcpServers.s.retry"]);
+});
+
+test("new McpPool takes the resolved config (ServerConfig is the schema's output): an unparsed literal or a wrong resolved option is a compile error", (t) => {
+  const config: PoolConfig = parseConfig({ servers: { s: { command: "node" } } });
+  const server: ServerConfig = config.servers.s!;
+  t.like(server, { name: "s", transport: "stdio", stderr: "inherit", retry: "safe", prefix: "s", args: [], env: {}, headers: {} });
+  // Never called: starting a pool from these would be the mistake the types refuse.
+  const refused = [
+    // @ts-expect-error an unparsed config lacks what parseConfig fills in (name, transport, prefix, defaults)
+    () => new McpPool({ servers: { s: { command: "node" } } }),
+    // @ts-expect-error `transport` is "stdio", "http" or "sse" once resolved
+    () => new McpPool({ ...config, servers: { s: { ...server, transport: "websocket" } } }),
+  ];
+  void refused;
 });
 
 /** Every option whose name says it is a duration (`…Ms`), as paths into the input config. */

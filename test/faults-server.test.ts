@@ -5,7 +5,7 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { rmSync, writeFileSync } from "node:fs";
-import { McpPool, type PoolConfigInput } from "../src/index.js";
+import { McpPool, McpPoolError, type PoolConfigInput } from "../src/index.js";
 import { assertEra, ERA_REVISION, FIXTURE_ERAS, fixtureServer, isAlive, readEvents, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
 import { connectionOf, openReadyPool, server, settle, testSlots, textOf, type Settled } from "./helpers/faults.js";
 
@@ -356,6 +356,33 @@ for (const era of FIXTURE_ERAS) {
     const outcome = await settle(pool.callTool("a__echo", { message: "late" }, { timeoutMs: 300 }));
     t.deepEqual(outcome, { ok: false, code: "TIMEOUT" });
     t.true(Date.now() - started < 2_500, "it ended at its deadline, not when the server came back");
+  });
+
+  test(`${era}: a call the host refuses unsent (its server just died) and the pool cannot route again, because close() began, fails without the internal NOT_SENT marker in its data`, async (t) => {
+    const events = tmpFile("faults-unsent-events");
+    const block = tmpFile("faults-unsent-block");
+    t.teardown(() => rmSync(events, { force: true }));
+    t.teardown(() => rmSync(block, { force: true }));
+    // Once `block` exists the server cannot start again, and with maxAttempts 0 the host is failed after its one
+    // immediate reopen: it refuses every call unsent until a probe (far off).
+    const pool = await openPool(t, era, {
+      servers: { a: server({ ...blockableServer(era, block, events), retry: "never", reconnect: { maxAttempts: 0, probeIntervalMs: 600_000 } }) },
+    });
+    const pid = pidOf(pool, "a");
+    writeFileSync(block, "");
+    process.kill(pid, "SIGKILL");
+    // Block the main thread while the worker sees its link die: the main thread has not heard of it yet, so the
+    // call below goes to the host, which refuses it unsent; close() right after leaves nothing to route it to.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+    const call = pool.callTool("a__echo", { message: "too late" }, { timeoutMs: 20_000 });
+    const closed = pool.close();
+    const error = await t.throwsAsync(call);
+    t.true(error instanceof McpPoolError, String(error));
+    const { code, data } = error as McpPoolError;
+    t.true(code === "SERVER_UNAVAILABLE" || code === "CONNECTION_LOST", code);
+    t.is(data, undefined, "no pool-internal marker reaches the caller");
+    await closed;
+    t.false(isAlive(pid));
   });
 
   test(`${era}: no process is left behind after a kill -9, a reopen and close(), grandchildren included`, async (t) => {

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isOurGroup, startTimeOf } from "../src/process-group.js";
+import { isOurGroup, startTimeOf } from "../src/common/process-group.js";
 import { Supervisor } from "../src/supervisor.js";
 import { isAlive, waitFor } from "./helpers/fixtures.js";
 

@@ -49,8 +49,8 @@ import {
   type Outcome,
   type Verdict,
   type WireError,
-} from "../src/protocol.js";
-import { backoffDelay } from "../src/backoff.js";
+} from "../src/common/protocol.js";
+import { backoffDelay } from "../src/common/backoff.js";
 import { checkCallResult } from "./call-result.js";
 import { lowerThreadPriority } from "./priority.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";

@@ -13,8 +13,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { getHeapStatistics } from "node:v8";
 import { serializeMessage, type JSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
 import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
-import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "../src/process-group.js";
-import { RESULT_TOO_LARGE_RPC_CODE } from "../src/protocol.js";
+import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "../src/common/process-group.js";
+import { RESULT_TOO_LARGE_RPC_CODE } from "../src/common/protocol.js";
 import { lowerGroupPriority } from "./priority.js";
 
 export interface StdioOptions {

@@ -175,7 +175,8 @@ export function wireError(code: ErrorCode, message: string, extra?: { mcpCode?: 
 
 /**
  * `data` of an error for a call the host refused before sending it to the server (its link had just
- * died). Such a call is always safe to route again.
+ * died). Such a call is always safe to route again. A marker between the threads and the pool only: it
+ * never reaches a caller's error (the pool drops it when it does not route the call again).
  */
 export const NOT_SENT = { notSent: true } as const;
 
