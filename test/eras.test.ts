@@ -234,3 +234,14 @@ test("a 2026-07-28 tool that mirrors an argument into an Mcp-Param header over S
   const result = await pool.callTool("p__region_echo", { region: "eu", message: "hi" }, { timeoutMs: 10_000 });
   t.deepEqual(result.content, [{ type: "text", text: "eu: hi (header eu)" }]);
 });
+
+for (const era of ["legacy", "modern"] as const) {
+  test(`${era}: a result over maxMessageMb on Streamable HTTP is RESULT_TOO_LARGE, and the next call is served`, async (t) => {
+    const fixture = await startHttpFixture("http", [], undefined, era);
+    t.teardown(() => fixture.close());
+    const pool = await openPool(t, { servers: { h: server({ url: fixture.url }) }, limits: { maxMessageMb: 0.05 } });
+    const error = await t.throwsAsync(pool.callTool("h__huge", { bytes: 200_000 }, { timeoutMs: 10_000 }));
+    t.true(error instanceof McpPoolError && error.code === "RESULT_TOO_LARGE", String(error));
+    t.is(await echo(pool, "h__echo", "after"), "after");
+  });
+}
