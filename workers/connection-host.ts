@@ -167,6 +167,8 @@ export class ConnectionHost implements HostApi {
   #keepalive: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshAgain = false;
+  /** The link whose server last said its tools changed (see #refreshTools). */
+  #refreshFor: Link | undefined;
   /** Results of this tick, posted together at its end (see CallBatch). */
   #results: CallResult[] = [];
   #resultBytes = 0;
@@ -710,6 +712,7 @@ export class ConnectionHost implements HostApi {
 
   /** After list_changed: list again; notifications that arrive meanwhile cause one more listing. */
   #refreshTools(link: Link): void {
+    this.#refreshFor = link;
     if (this.#refreshing) {
       this.#refreshAgain = true;
       return;
@@ -717,13 +720,17 @@ export class ConnectionHost implements HostApi {
     this.#refreshing = (async () => {
       do {
         this.#refreshAgain = false;
+        // The link of the latest notification: one that came on a new link while a listing on the one
+        // before it was failing is not lost with it.
+        const target = this.#refreshFor;
+        if (!target || target !== this.#link || target.closed) continue;
         try {
-          const tools = await this.#listTools(link.client);
-          if (link !== this.#link || link.closed) return;
+          const tools = await this.#listTools(target.client);
+          if (target !== this.#link || target.closed) continue;
           this.#setTools(tools);
           this.#post({ ev: "tools", tools });
         } catch {
-          return; // a dead link is reopened, and reopening lists the tools anyway
+          // a dead link is reopened, and reopening lists the tools anyway; a live one lists at its next notification
         }
       } while (this.#refreshAgain);
     })().finally(() => (this.#refreshing = undefined));
