@@ -210,6 +210,8 @@ test("a 2026-07-28 answer of input_required that nobody can fulfil (no input cap
   };
   const error = await t.throwsAsync(pool.callTool("m__raw_answer", { answer: JSON.stringify(inputRequired) }, { timeoutMs: 10_000 }));
   t.true(error instanceof McpPoolError && error.code === "PROTOCOL_ERROR", String(error));
+  // Read as a request for input, not refused as a malformed result (which is PROTOCOL_ERROR too).
+  t.regex(error!.message, /asks the client for input/);
   t.is(await echo(pool, "m__echo", "still here"), "still here");
   t.is(connectionOf(pool, "m").restarts, 0);
 });

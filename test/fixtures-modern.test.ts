@@ -11,24 +11,12 @@ import { rmSync } from "node:fs";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { fixtureTools } from "./fixtures/tools.js";
-import { FIXTURE_TOOL_COUNT, isAlive, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor } from "./helpers/fixtures.js";
+import { FIXTURE_TOOL_COUNT, isAlive, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, within } from "./helpers/fixtures.js";
 
 const TRANSPORTS = ["stdio", "http"] as const;
 type TransportKind = (typeof TRANSPORTS)[number];
 type Negotiation = "auto" | "legacy";
 
-/** Rejects with `what` after `ms`; the bound every await in this file gets. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no outcome within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface Connected {
   client: Client;

@@ -36,7 +36,7 @@ import {
   USERS_TEMPLATE,
 } from "./fixtures/catalog.js";
 import { createSession } from "./fixtures/tools.js";
-import { readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
+import { readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra, within } from "./helpers/fixtures.js";
 
 const TRANSPORTS = ["stdio", "http"] as const;
 type TransportKind = (typeof TRANSPORTS)[number];
@@ -44,18 +44,6 @@ const FLAVOURS = ["legacy", "modern", "legacy-serve"] as const;
 type Flavour = (typeof FLAVOURS)[number];
 type NotificationMethod = "notifications/resources/updated" | "notifications/resources/list_changed" | "notifications/prompts/list_changed";
 
-/** Rejects with `what` after `ms`; the bound every await in this file gets. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no outcome within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 /** The rejection of `promise` (bounded), or a failure if it resolves. */
 async function rejection(what: string, promise: Promise<unknown>): Promise<{ code?: unknown; data?: unknown; message: string }> {
   const outcome = await within(10_000, what, promise.then(() => undefined, (error: unknown) => error as Error));

@@ -3,13 +3,26 @@
  * replicas (least in flight, scale up under load, scale down when idle) and the worker cap.
  * Every test with a server runs once per protocol era (issue 13): against the legacy fixture and the 2026-07-28 one.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import type { CallToolResult } from "@modelcontextprotocol/client";
-import { createPool, McpPool, McpPoolError, parseConfig, type PoolStats } from "../src/index.js";
-import { assertEra, FIXTURE_ERAS, isAlive, stdioServer, waitFor } from "./helpers/fixtures.js";
+import { createPool, McpPool, McpPoolError, parseConfig, type LimitsInput, type PoolStats } from "../src/index.js";
+import { assertEra, FIXTURE_ERAS, isAlive, stdioServer, waitFor, type FixtureEra } from "./helpers/fixtures.js";
 
 // Serial: every test starts server processes (~0.5 s of CPU each) and several measure how long a
 // refusal takes; run together on a 2-core machine they starve each other's connects.
+
+/**
+ * A pool over one connection of the `era` fixture with `limits`, whose one call slot is taken by a `slow` call
+ * of `busyMs` (in flight when this resolves): what the queue tests start from.
+ */
+async function busyPool(t: ExecutionContext, era: FixtureEra, limits: LimitsInput, busyMs: number): Promise<{ pool: McpPool; busy: Promise<CallToolResult> }> {
+  const pool = await createPool({ servers: { s: stdioServer([], undefined, era) }, limits });
+  t.teardown(() => pool.close());
+  assertEra(t, pool, era);
+  const busy = pool.callTool("s__slow", { ms: busyMs });
+  await waitFor(() => pool.stats().calls.inFlight === 1, 2_000);
+  return { pool, busy };
+}
 
 function text(result: CallToolResult): string {
   const first = result.content[0];
@@ -56,14 +69,7 @@ test("connections.idleTimeoutMs defaults to 30 s and is validated", (t) => {
 
 for (const era of FIXTURE_ERAS) {
   test.serial(`${era}: a call beyond maxQueue is refused at once with POOL_EXHAUSTED and queued calls run in FIFO order`, async (t) => {
-    const pool = await createPool({
-      servers: { s: stdioServer([], undefined, era) },
-      limits: { maxQueue: 2, maxInFlightPerConnection: 1 },
-    });
-    t.teardown(() => pool.close());
-    assertEra(t, pool, era);
-    const busy = pool.callTool("s__slow", { ms: 1_500 });
-    await waitFor(() => pool.stats().calls.inFlight === 1, 2_000);
+    const { pool, busy } = await busyPool(t, era, { maxQueue: 2, maxInFlightPerConnection: 1 }, 1_500);
     const order: string[] = [];
     const first = pool.callTool("s__echo", { message: "first" }).then((r) => order.push(text(r)));
     const second = pool.callTool("s__echo", { message: "second" }).then((r) => order.push(text(r)));
@@ -81,14 +87,7 @@ for (const era of FIXTURE_ERAS) {
   });
 
   test.serial(`${era}: a queued call is refused with POOL_EXHAUSTED once acquireTimeoutMs or its own earlier deadline passes`, async (t) => {
-    const pool = await createPool({
-      servers: { s: stdioServer([], undefined, era) },
-      limits: { acquireTimeoutMs: 600, maxInFlightPerConnection: 1 },
-    });
-    t.teardown(() => pool.close());
-    assertEra(t, pool, era);
-    const busy = pool.callTool("s__slow", { ms: 2_500 });
-    await waitFor(() => pool.stats().calls.inFlight === 1, 2_000);
+    const { pool, busy } = await busyPool(t, era, { acquireTimeoutMs: 600, maxInFlightPerConnection: 1 }, 2_500);
     const since = Date.now();
     const [byAcquire, byDeadline] = await Promise.all([
       outcome(pool.callTool("s__echo", { message: "late" }), since),
@@ -103,14 +102,7 @@ for (const era of FIXTURE_ERAS) {
   });
 
   test.serial(`${era}: an aborted queued call leaves the queue at once with ABORTED`, async (t) => {
-    const pool = await createPool({
-      servers: { s: stdioServer([], undefined, era) },
-      limits: { maxInFlightPerConnection: 1 },
-    });
-    t.teardown(() => pool.close());
-    assertEra(t, pool, era);
-    const busy = pool.callTool("s__slow", { ms: 1_500 });
-    await waitFor(() => pool.stats().calls.inFlight === 1, 2_000);
+    const { pool, busy } = await busyPool(t, era, { maxInFlightPerConnection: 1 }, 1_500);
     const controller = new AbortController();
     const queued = pool.callTool("s__echo", { message: "never" }, { signal: controller.signal });
     const after = pool.callTool("s__echo", { message: "after" });

@@ -20,7 +20,6 @@ import {
   specTypeSchemas,
   StreamableHTTPClientTransport,
   type CallToolResult,
-  type FetchLike,
   type JSONRPCMessage,
   type JsonSchemaValidator,
   type McpSubscription,
@@ -633,15 +632,12 @@ export class ConnectionHost implements HostApi {
     }
     const requestInit = { headers: spec.headers };
     const url = new URL(spec.url!);
-    const sized = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined));
     // The server speaking: an answer, or the statuses a server of the other era answers with. Not a 5xx (a
     // proxy in front of a server that is down), nor what an ingress or gateway says of the request itself
     // (401, 403, 408, 429), which tell nothing of the server's era.
-    const limited: FetchLike = async (url, init) => {
-      const response = await sized(url, init);
-      if (response.ok || ERA_STATUSES.has(response.status)) onheard();
-      return response;
-    };
+    const limited = sizeLimitedFetch(spec.maxMessageBytes, () => onoversize(undefined), (status) => {
+      if ((status >= 200 && status < 300) || ERA_STATUSES.has(status)) onheard();
+    });
     if (spec.transport === "sse") return new SSEClientTransport(url, { requestInit, fetch: limited });
     // The SDK resumes a stream the server ended after an event id (SEP-1699), a few times; CallStreams
     // ties each request to its call and tells the host what the SDK cannot settle.

@@ -12,9 +12,11 @@ export class MessageTooLargeError extends Error {
 
 const LF = 0x0a;
 
-export function sizeLimitedFetch(maxBytes: number, onOversize: () => void): FetchLike {
+/** `onResponse` is told the status of every response, as it arrives. */
+export function sizeLimitedFetch(maxBytes: number, onOversize: () => void, onResponse?: (status: number) => void): FetchLike {
   return async (url, init) => {
     const response = await fetch(url, init);
+    onResponse?.(response.status);
     if (!response.body) return response;
     const perEvent = (response.headers.get("content-type") ?? "").includes("text/event-stream");
     let count = 0;

@@ -202,3 +202,16 @@ export function readEvents(file: string): any[] {
 export function tmpFile(prefix: string): string {
   return join(tmpdir(), `${prefix}-${process.pid}-${Date.now()}-${randomBytes(6).toString("hex")}`);
 }
+
+/** `promise`, or a rejection naming `what` once `ms` pass without an outcome: the bound for a single await. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no outcome within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
