@@ -1,8 +1,9 @@
 /**
  * Imported by both the main thread (`src/`) and the workers (`workers/`), as is process-group.ts:
- * the connection host's RPC interface, the messages it posts, and how errors cross the port.
+ * the two planes between a connection's host and the main thread (see docs/design.md, "The planes"),
+ * the spec a host is started with, and the errors that cross.
  */
-import type { CallToolResult, Implementation, LoggingLevel, PriorDiscovery, ServerCapabilities, Tool, Progress } from "@modelcontextprotocol/client";
+import type { Implementation, LoggingLevel, PriorDiscovery, Progress, Prompt, Resource, ResourceTemplate, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
 
 /** Every failure a caller can see is one of these codes (see CONTRACT.md). */
 export const ERROR_CODES = [
@@ -18,6 +19,8 @@ export const ERROR_CODES = [
   "POOL_CLOSED",
   "PROTOCOL_ERROR",
   "RESULT_TOO_LARGE",
+  "RESOURCE_NOT_FOUND",
+  "PROMPT_NOT_FOUND",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -85,85 +88,134 @@ export interface ConnectionSpec {
   maxMessageBytes: number;
   /** Niceness of the worker thread and its server processes (see `limits.workerNice`). */
   nice: number;
+  /**
+   * Resource URIs this connection is subscribed to: a replacement host (its worker died) subscribes to
+   * them again at its first connect, as any host does after a reopen.
+   */
+  subscriptions: string[];
 }
 
-/** What the piscina task receives. */
+/**
+ * What the piscina task receives: the connection's spec and its two ports, one per plane.
+ * - `data`: the data plane. Typed messages, batched per tick: `ToHost` in, `ToMain` out. Everything a
+ *   caller waits on travels here (requests, their results and progress), and the heartbeat.
+ * - `control`: the control plane, comlink only. The main thread calls `HostControl` (open, cancel,
+ *   close); the host calls back the `MainControl` proxy it got in `open()` (state with the catalogs,
+ *   pid, logs, resource updates).
+ */
 export interface HostTask {
   spec: ConnectionSpec;
-  port: import("node:worker_threads").MessagePort;
+  data: import("node:worker_threads").MessagePort;
+  control: import("node:worker_threads").MessagePort;
 }
 
-export interface CallRequest {
-  callId: number;
-  name: string;
-  args: Record<string, unknown>;
+// ---- the data plane -------------------------------------------------------------------------
+
+/** The MCP requests that travel the request path (see src/call.ts for what each one means to the pool). */
+export const REQUEST_METHODS = [
+  "tools/call",
+  "resources/read",
+  "resources/list",
+  "resources/templates/list",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "prompts/get",
+  "prompts/list",
+  "completion/complete",
+] as const;
+export type RequestMethod = (typeof REQUEST_METHODS)[number];
+
+/** One request from the main thread: `params` as the MCP request's, without `_meta` (the host adds it). */
+export interface WireRequest {
+  /** The main thread's id of the request on this connection (not the JSON-RPC id, which the host picks). */
+  id: number;
+  method: RequestMethod;
+  params: Record<string, unknown>;
+  /** Time left until the request's deadline when it was sent. */
   timeoutMs: number;
+  /** The caller wants progress notifications. */
   progress: boolean;
 }
 
-/** The API a connection host exposes over its port (comlink); tool calls go as `CallBatch`es. */
-export interface HostApi {
-  /** Cancels a call on the server (`notifications/cancelled`); the call then settles with `ABORTED`. */
-  cancel(callId: number, reason: string): void;
+/** The answer to one `WireRequest`: the server's result as sent, or why there is none. */
+export interface WireResult {
+  id: number;
+  outcome: Outcome<unknown>;
+}
+
+/** Main thread → host, on the data port. */
+export type ToHost =
+  /** All the requests a connection got in one tick, in one message. */
+  | { op: "requests"; requests: WireRequest[] }
+  /**
+   * The heartbeat, sent while requests are in flight: the host answers "pong" straight from its port
+   * listener. A worker that does not within `limits.workerHeartbeatMs` is wedged (its thread runs but no
+   * longer reads the port) and is replaced, as a dead one is.
+   */
+  | { op: "ping" };
+
+/** Host → main thread, on the data port. */
+export type ToMain =
+  /** Answers to requests, as they finished within one tick of the host. */
+  | { op: "results"; results: WireResult[] }
+  | { op: "progress"; id: number; progress: Progress }
+  | { op: "pong" };
+
+export const PING: ToHost = { op: "ping" };
+export const PONG: ToMain = { op: "pong" };
+
+// ---- the control plane (comlink) --------------------------------------------------------------
+
+/** What a server lists, as one connection last listed it. Empty for a capability the server lacks. */
+export interface Catalogs {
+  tools: Tool[];
+  resources: Resource[];
+  resourceTemplates: ResourceTemplate[];
+  prompts: Prompt[];
+}
+
+/** A connection's state as its host reports it. */
+export interface HostState {
+  state: ConnectionState;
+  /** Connect attempts that failed since the connection was last ready (0 while it is recovering normally). */
+  failedAttempts: number;
+  error?: WireError;
+  threadId: number;
+  /** With "ready": everything the server listed and said of itself, and the era it was found to speak. */
+  ready?: { catalogs: Catalogs; server: ServerInfo; verdict: Verdict; pid?: number };
+}
+
+/**
+ * The main thread's side of the control plane, handed to the host in `open()` as a comlink proxy. Each
+ * method returns nothing and never throws: the host does not wait for the main thread.
+ */
+export interface MainControl {
+  state(state: HostState): void;
+  /** A list changed on a ready connection (list_changed, or a re-listing after the listen stream broke). */
+  catalogs(changed: Partial<Catalogs>): void;
+  /** A server process the host spawned: `startTime` as the worker read it at the spawn (see process-group.ts). */
+  pid(pid: number, startTime: string | undefined): void;
+  /** A server's log message (`notifications/message`), or the host's own word on a server (a tool skipped as unusable). */
+  log(level: LoggingLevel, logger: string | undefined, data: unknown): void;
+  /** `notifications/resources/updated` for a URI this connection subscribed to. */
+  resourceUpdated(uri: string): void;
+}
+
+/**
+ * The host's side of the control plane (comlink, on the control port). Nothing here throws across the
+ * port: what can fail in an expected way is a request on the data plane, which returns an `Outcome`.
+ */
+export interface HostControl {
+  /** Starts the connection: the host connects, reports through `main`, and reconnects until closed. */
+  open(main: MainControl): void;
+  /** Cancels a request on the server (`notifications/cancelled`); its result is then dropped. */
+  cancel(id: number, reason: string): void;
   /** Closes the transport, ends the server's process group, and lets the task return. */
   close(): Promise<void>;
 }
 
-/** Messages the host posts on its own (no `id`, so comlink's listener ignores them). */
-export type HostEvent =
-  /** `failedAttempts`: connect attempts that failed since the connection was last ready (0 while it is recovering normally). */
-  | { ev: "state"; state: ConnectionState; failedAttempts: number; error?: WireError; threadId: number }
-  | { ev: "ready"; tools: Tool[]; pid?: number; threadId: number; server: ServerInfo; verdict: Verdict }
-  | { ev: "tools"; tools: Tool[] }
-  /** `startTime`: the server's start time as the worker read it at the spawn (see process-group.ts startTimeOf). */
-  | { ev: "pid"; pid: number; startTime?: string }
-  | { ev: "progress"; callId: number; progress: Progress }
-  /** Something the pool's user should know of a server, as an MCP log message (e.g. a tool skipped as unusable). */
-  | { ev: "log"; level: LoggingLevel; logger?: string; data: unknown }
-  /** Answers to the calls of `CallBatch`es, as they finished within one tick of the host. */
-  | { ev: "results"; results: CallResult[] }
-  /** The answer to a `Ping`. */
-  | { ev: "pong" };
-
-export interface CallResult {
-  callId: number;
-  outcome: Outcome<CallToolResult>;
-}
-
-/**
- * Tool calls posted straight on the port: all the calls a connection got in one tick, in one message.
- * The per-call path skips comlink (its proxy, request id, finalizer registration and promises per call
- * cost more main-thread time than the rest of the call), and one message per tick each way instead of
- * one per call saves most cross-thread wake-ups under load, the largest cost left (see bench/).
- * comlink still carries cancel and close.
- */
-export interface CallBatch {
-  op: "calls";
-  calls: CallRequest[];
-}
-
-export function isCallBatch(data: unknown): data is CallBatch {
-  return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "calls";
-}
-
-/**
- * The main thread's heartbeat on the port, sent while calls are in flight: the host answers it with a
- * "pong" event straight from its port listener. A worker that does not within `limits.workerHeartbeatMs`
- * is wedged (its thread runs but no longer reads the port) and is replaced, as a dead one is.
- */
-export interface Ping {
-  op: "ping";
-}
-
-export const PING: Ping = { op: "ping" };
-export const PONG: HostEvent = { ev: "pong" };
-
-export function isPing(data: unknown): data is Ping {
-  return typeof data === "object" && data !== null && (data as { op?: unknown }).op === "ping";
-}
-
-export function isHostEvent(data: unknown): data is HostEvent {
-  return typeof data === "object" && data !== null && "ev" in data && !("id" in data);
+export function isToHost(data: unknown): data is ToHost {
+  return typeof data === "object" && data !== null && typeof (data as { op?: unknown }).op === "string";
 }
 
 export function wireError(code: ErrorCode, message: string, extra?: { mcpCode?: number; data?: unknown }): WireError {
@@ -186,31 +238,3 @@ export function wasNotSent(error: { data?: unknown }): boolean {
 
 /** JSON-RPC error code a transport uses to turn an oversized message into an error for its request. */
 export const RESULT_TOO_LARGE_RPC_CODE = -32099;
-
-import { transferHandlers, type TransferHandler } from "comlink";
-
-/**
- * Replaces comlink's "throw" handler so that an unexpected throw across the port keeps its `code`,
- * `mcpCode` and `data`. Both sides install it; only the main thread passes `rebuild`.
- */
-export function installErrorTransfer(rebuild?: (wire: WireError) => Error): void {
-  const previous = transferHandlers.get("throw") as TransferHandler<unknown, unknown> | undefined;
-  const handler: TransferHandler<{ value: unknown }, WireError> = {
-    canHandle: (value): value is { value: unknown } =>
-      (previous?.canHandle(value) ?? false),
-    serialize: ({ value }) => {
-      const err = value as { code?: unknown; message?: unknown; mcpCode?: unknown; data?: unknown };
-      const code = typeof err?.code === "string" && (ERROR_CODES as readonly string[]).includes(err.code)
-        ? (err.code as ErrorCode)
-        : "PROTOCOL_ERROR";
-      const wire = wireError(code, String(err?.message ?? err), {
-        mcpCode: typeof err?.mcpCode === "number" ? err.mcpCode : undefined,
-      });
-      return [wire, []];
-    },
-    deserialize: (wire) => {
-      throw rebuild ? rebuild(wire) : Object.assign(new Error(wire.message), wire);
-    },
-  };
-  transferHandlers.set("throw", handler as TransferHandler<unknown, unknown>);
-}
