@@ -4,22 +4,23 @@
  * the parts it wires together each live in their own module (admission, sessions, servers, catalogs).
  */
 import { EventEmitter } from "node:events";
-import type { CallToolResult, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult, ToolAnnotations } from "@modelcontextprotocol/client";
+import type { CallToolResult, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult } from "@modelcontextprotocol/client";
 import { Admission } from "./admission.js";
-import { Call, KINDS, type RequestKind } from "./call.js";
+import { KINDS } from "./call.js";
 import { applySafely } from "./callbacks.js";
 import { Catalogs, type CatalogKind, type PoolPrompt, type PoolResource, type PoolResourceTemplate, type PoolTool } from "./catalogs.js";
-import { parseConfig, type PoolConfig, type PoolConfigInput, type ServerConfig } from "./config.js";
+import { parseConfig, type PoolConfig, type PoolConfigInput } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
 import type { Catalogs as Lists, ServerInfo } from "./common/protocol.js";
 import { Router } from "./router.js";
 import type { GroupHost, ServerGroup } from "./server-group.js";
 import { Servers } from "./servers.js";
-import { Session, Sessions, checkHeaders, type SessionOptions } from "./sessions.js";
+import { Sessions, checkHeaders, type Session, type SessionOptions } from "./sessions.js";
+import { NO_OPTIONS, POOL_CALLER, Requests, type Caller } from "./requests.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
-import { argsProblem, readCall, sessionIdProblem, sessionOptionsProblem, type CheckedCallOptions } from "./validate.js";
+import { sessionIdProblem, sessionOptionsProblem } from "./validate.js";
 
 /** Options of every request. Anything here that is not as typed makes it reject with INVALID_ARGUMENTS, before it is counted or sent. */
 export interface RequestOptions {
@@ -105,13 +106,6 @@ export async function createPool(input: PoolConfigInput): Promise<McpPool> {
   return pool;
 }
 
-/** The caller-side identity of a request: whose session, and the handle's options (see #session). */
-interface Caller {
-  sessionId: string | undefined;
-  handleOptions: SessionOptions | undefined;
-}
-
-const POOL_CALLER: Caller = { sessionId: undefined, handleOptions: undefined };
 
 export class McpPool extends EventEmitter {
   readonly config: PoolConfig;
@@ -121,6 +115,7 @@ export class McpPool extends EventEmitter {
   readonly #sessions: Sessions;
   readonly #servers: Servers;
   readonly #router: Router;
+  readonly #requests: Requests;
   /** What the server groups need from the pool. */
   readonly #groupHost: GroupHost;
   readonly #ready: Promise<void>;
@@ -171,6 +166,7 @@ export class McpPool extends EventEmitter {
     };
     this.#servers = new Servers(list, this.#groupHost, (server) => this.#catalogs.has(server));
     this.#router = new Router(config, this.#catalogs, this.#sessions, this.#servers);
+    this.#requests = new Requests(config, this.#router, this.#sessions, this.#servers, this.#admission, this.#groupHost);
     // Until then, contested names go by config order; from then on, a name handed out stays put.
     this.#ready = this.#servers.start().then(() => this.#catalogs.seal());
     // Sweep often enough that short idle timeouts are honoured close to on time.
@@ -210,7 +206,7 @@ export class McpPool extends EventEmitter {
    * with `isError: true` included); rejects only with McpPoolError.
    */
   callTool(name: string, args: Record<string, unknown> = {}, options: CallToolOptions = {}): Promise<CallToolResult> {
-    return this.#callTool(name, args, options, POOL_CALLER, false);
+    return this.#requests.callTool(name, args, options, POOL_CALLER);
   }
 
   /** Every resource every server lists (all pages), with the server that lists it. */
@@ -229,7 +225,7 @@ export class McpPool extends EventEmitter {
    * Rejects with RESOURCE_NOT_FOUND when no server has it (or the server says so).
    */
   readResource(uri: string, options: ResourceOptions = {}): Promise<ReadResourceResult> {
-    return this.#resourceRequest(KINDS.readResource, uri, options, POOL_CALLER) as Promise<ReadResourceResult>;
+    return this.#requests.resource(KINDS.readResource, uri, options, POOL_CALLER) as Promise<ReadResourceResult>;
   }
 
   /**
@@ -237,12 +233,12 @@ export class McpPool extends EventEmitter {
    * subscription belongs to the connection that made it and survives its reopen and replacement.
    */
   async subscribeResource(uri: string, options: Omit<ResourceOptions, "timeoutMs" | "signal"> = {}): Promise<void> {
-    await this.#subscription("add", uri, options, POOL_CALLER);
+    await this.#requests.subscription("add", uri, options, POOL_CALLER);
   }
 
   /** Ends a subscription made by `subscribeResource`; resolves at once if there is none. */
   async unsubscribeResource(uri: string, options: Omit<ResourceOptions, "timeoutMs" | "signal"> = {}): Promise<void> {
-    await this.#subscription("remove", uri, options, POOL_CALLER);
+    await this.#requests.subscription("remove", uri, options, POOL_CALLER);
   }
 
   /** Every prompt of every server, under its unique pool name (named as tools are). */
@@ -252,7 +248,7 @@ export class McpPool extends EventEmitter {
 
   /** Gets a prompt by its pool name: the GetPromptResult as sent. Rejects with PROMPT_NOT_FOUND for an unknown name. */
   getPrompt(name: string, args: Record<string, string> = {}, options: RequestOptions = {}): Promise<GetPromptResult> {
-    return this.#getPrompt(name, args, options, POOL_CALLER, false);
+    return this.#requests.getPrompt(name, args, options, POOL_CALLER);
   }
 
   /**
@@ -261,7 +257,7 @@ export class McpPool extends EventEmitter {
    * server's `completion` (`{ values, total?, hasMore? }`).
    */
   complete(params: CompleteParams, options: ResourceOptions = {}): Promise<CompleteResult["completion"]> {
-    return this.#complete(params, options, POOL_CALLER);
+    return this.#requests.complete(params, options, POOL_CALLER);
   }
 
   /**
@@ -280,21 +276,21 @@ export class McpPool extends EventEmitter {
     if (open && !open.closing) checkHeaders(open, own);
     const caller: Caller = { sessionId: id, handleOptions: own };
     const listed = async <T>(read: (view: Catalogs) => T): Promise<T> => {
-      await this.#listSessionCatalogs(this.#openSession(caller));
+      await this.#requests.listSessionCatalogs(caller);
       return read(this.#router.view(id));
     };
     return {
       id,
       listTools: () => listed((v) => v.tools()),
-      callTool: (name, args = {}, o = {}) => this.#callTool(name, args, o, caller, false),
+      callTool: (name, args = {}, o = {}) => this.#requests.callTool(name, args, o, caller),
       listResources: () => listed((v) => v.resources()),
       listResourceTemplates: () => listed((v) => v.resourceTemplates()),
-      readResource: (uri, o = {}) => this.#resourceRequest(KINDS.readResource, uri, o, caller) as Promise<ReadResourceResult>,
-      subscribeResource: async (uri, o = {}) => void (await this.#subscription("add", uri, o, caller)),
-      unsubscribeResource: async (uri, o = {}) => void (await this.#subscription("remove", uri, o, caller)),
+      readResource: (uri, o = {}) => this.#requests.resource(KINDS.readResource, uri, o, caller) as Promise<ReadResourceResult>,
+      subscribeResource: async (uri, o = {}) => void (await this.#requests.subscription("add", uri, o, caller)),
+      unsubscribeResource: async (uri, o = {}) => void (await this.#requests.subscription("remove", uri, o, caller)),
       listPrompts: () => listed((v) => v.prompts()),
-      getPrompt: (name, args = {}, o = {}) => this.#getPrompt(name, args, o, caller, false),
-      complete: (params, o = {}) => this.#complete(params, o, caller),
+      getPrompt: (name, args = {}, o = {}) => this.#requests.getPrompt(name, args, o, caller),
+      complete: (params, o = {}) => this.#requests.complete(params, o, caller),
       close: () => this.#sessions.close(id),
     };
   }
@@ -336,169 +332,9 @@ export class McpPool extends EventEmitter {
    * then closes every connection in its own worker. Idempotent: repeat calls get the same promise.
    */
   close(): Promise<void> {
+    this.#admission.closing = true;
     this.#closing ??= this.#close();
     return this.#closing;
-  }
-
-  // ---- admission ---------------------------------------------------------------------------
-
-  #callTool(name: string, args: Record<string, unknown>, options: CallToolOptions, caller: Caller, listed: boolean): Promise<CallToolResult> {
-    if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const checked = readCall(name, options);
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const sessionId = caller.sessionId ?? checked.sessionId;
-    const entry = this.#router.tool(name, sessionId);
-    if (!entry) {
-      // The name may be one of the session's own tools that its connections have not listed yet (a server
-      // whose tools depend on the caller): list them first, as session.listTools() would, then look again.
-      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
-        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.#callTool(name, args, options, caller, true));
-      }
-      return Promise.reject(this.#router.notFound("tools", name));
-    }
-    const badArgs = argsProblem(args);
-    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, entry.tool.name);
-    const params = { name: entry.tool.name, arguments: args };
-    return this.#admit(KINDS.callTool, this.config.servers[entry.server]!, entry.tool.name, params, checked, caller, entry.tool.annotations) as Promise<CallToolResult>;
-  }
-
-  #getPrompt(name: string, args: Record<string, string>, options: RequestOptions, caller: Caller, listed: boolean): Promise<GetPromptResult> {
-    if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const checked = readCall(name, options, "a prompt name");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const sessionId = caller.sessionId ?? checked.sessionId;
-    const entry = this.#router.prompt(name, sessionId);
-    if (!entry) {
-      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
-        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.#getPrompt(name, args, options, caller, true));
-      }
-      return Promise.reject(this.#router.notFound("prompts", name));
-    }
-    const badArgs = argsProblem(args);
-    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, entry.prompt.name);
-    const params = { name: entry.prompt.name, arguments: args };
-    return this.#admit(KINDS.getPrompt, this.config.servers[entry.server]!, entry.prompt.name, params, checked, caller, undefined) as Promise<GetPromptResult>;
-  }
-
-  #resourceRequest(kind: RequestKind, uri: string, options: ResourceOptions, caller: Caller): Promise<unknown> {
-    if (this.#closing) return reject("POOL_CLOSED", "pool is closed", options?.server, undefined);
-    const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
-    if (server instanceof McpPoolError) return Promise.reject(server);
-    return this.#admit(kind, server, undefined, { uri }, checked, caller, undefined);
-  }
-
-  #complete(params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<CompleteResult["completion"]> {
-    if (this.#closing) return reject("POOL_CLOSED", "pool is closed", undefined, undefined);
-    const ref = (params as { ref?: { type?: unknown; name?: unknown; uri?: unknown } } | null)?.ref;
-    if (ref?.type === "ref/resource") {
-      if (typeof ref.uri !== "string") return reject("INVALID_ARGUMENTS", "a ref/resource needs a uri", undefined, undefined);
-      return this.#resourceLike(KINDS.complete, ref.uri, params, options, caller) as Promise<CompleteResult["completion"]>;
-    }
-    if (ref?.type !== "ref/prompt" || typeof ref.name !== "string") return reject("INVALID_ARGUMENTS", "complete() needs a ref of type ref/prompt (with a name) or ref/resource (with a uri)", undefined, undefined);
-    const checked = readCall(ref.name, options, "a prompt name");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const entry = this.#router.prompt(ref.name, caller.sessionId ?? checked.sessionId);
-    if (!entry) return Promise.reject(this.#router.notFound("prompts", ref.name));
-    const sent = { ...params, ref: { ...params.ref, name: entry.prompt.name } };
-    return this.#admit(KINDS.complete, this.config.servers[entry.server]!, entry.prompt.name, sent, checked, caller, undefined) as Promise<CompleteResult["completion"]>;
-  }
-
-  /** A completion for a resource template: routed as its URI would be. */
-  #resourceLike(kind: RequestKind, uri: string, params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<unknown> {
-    const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
-    if (server instanceof McpPoolError) return Promise.reject(server);
-    return this.#admit(kind, server, undefined, params as unknown as Record<string, unknown>, checked, caller, undefined);
-  }
-
-  /**
-   * Subscribes or unsubscribes: a subscription is held by one connection of the group that serves the URI
-   * (the worker subscribes again after that connection's reopen or replacement). Subscribing twice to the
-   * same URI through the same group costs nothing; an unsubscribe goes to the connection that holds it.
-   */
-  async #subscription(verb: "add" | "remove", uri: string, options: ResourceOptions, caller: Caller): Promise<void> {
-    if (this.#closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
-    const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") throw new McpPoolError("INVALID_ARGUMENTS", checked);
-    const sessionId = caller.sessionId ?? checked.sessionId;
-    const server = this.#router.uri(uri, checked.server, sessionId);
-    if (server instanceof McpPoolError) throw server;
-    const session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
-    const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) throw group;
-    const holder = group.connections.find((c) => c.subscriptions.has(uri));
-    // A session's subscriptions on a shared server end with it (see #sessionClosed).
-    const shared = session && server.scope === "shared" ? session.sharedSubscriptions : undefined;
-    if (verb === "add") {
-      if (!holder) await this.#admit(KINDS.subscribe, server, undefined, { uri }, checked, caller, undefined);
-      if (shared) (shared.get(server.name) ?? shared.set(server.name, new Set()).get(server.name)!).add(uri);
-      return;
-    }
-    shared?.get(server.name)?.delete(uri);
-    if (holder) await this.#admit(KINDS.unsubscribe, server, undefined, { uri }, checked, caller, undefined, holder);
-  }
-
-  /**
-   * Lets one request in: counted from here, with its deadline's timer armed, until it settles. Everything
-   * the caller passed was checked before.
-   */
-  #admit(kind: RequestKind, server: ServerConfig, tool: string | undefined, params: Record<string, unknown>, checked: CheckedCallOptions, caller: Caller, annotations: ToolAnnotations | undefined, via?: Connection): Promise<unknown> {
-    if (checked.signal?.aborted) return reject("ABORTED", "aborted before the request started", server.name, tool);
-    const sessionId = caller.sessionId ?? checked.sessionId;
-    let session: Session | undefined;
-    if (sessionId !== undefined) {
-      try {
-        session = this.#openSession({ sessionId, handleOptions: caller.handleOptions });
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) return Promise.reject(new McpPoolError(group.code, group.message, { server: server.name, tool }));
-    const ledger = this.#admission;
-    const timeoutMs = checked.timeoutMs ?? server.toolCallTimeoutMs;
-    // One promise per request, the caller's: the Call settles it (no promise chain).
-    return new Promise((resolve, reject) => {
-      const call = new Call({ kind, server, group, session, tool, params, timeoutMs, signal: checked.signal, onProgress: checked.onProgress, annotations, ledger, resolve, reject, via });
-      ledger.admitted(call);
-      call.route();
-    });
-  }
-
-  #openSession(caller: Caller): Session {
-    if (this.#closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
-    return this.#sessions.open(caller.sessionId!, caller.handleOptions);
-  }
-
-  /** A request whose name the session's view may hold once its own connections have listed (see #callTool). */
-  async #afterListing<T>(caller: Caller, timeoutMs: number | undefined, then: () => Promise<T>): Promise<T> {
-    await this.#listSessionCatalogs(this.#openSession(caller), timeoutMs);
-    return then();
-  }
-
-  /**
-   * Opens the session's connections to its session-scoped servers that have not listed to it yet, and
-   * waits (as a call would) until each has listed or failed: what a server lists may depend on who asks.
-   */
-  async #listSessionCatalogs(session: Session, timeoutMs?: number): Promise<void> {
-    const waits: Promise<void>[] = [];
-    for (const server of this.#servers.list) {
-      if (server.scope !== "session" || session.catalogs?.has(server.name)) continue;
-      // Failed: the view keeps the pool's lists for that server.
-      waits.push(session.group(server, this.#groupHost).whenSettled(timeoutMs ?? server.connectTimeoutMs + this.config.limits.acquireTimeoutMs));
-    }
-    if (waits.length === 0) return;
-    // Not idle while it waits (idle sessions are evicted).
-    session.active++;
-    try {
-      await Promise.all(waits);
-    } finally {
-      session.active--;
-      session.lastUsed = Date.now();
-    }
   }
 
   // ---- what connections report -------------------------------------------------------------
@@ -538,7 +374,7 @@ export class McpPool extends EventEmitter {
       const group = this.#servers.shared(server);
       for (const uri of uris) {
         const holder = group?.connections.find((c) => c.subscriptions.has(uri));
-        if (holder && group) void this.#admit(KINDS.unsubscribe, group.config, undefined, { uri }, NO_OPTIONS, POOL_CALLER, undefined, holder).catch(() => {});
+        if (holder && group) void this.#requests.admit(KINDS.unsubscribe, group.config, undefined, { uri }, NO_OPTIONS, POOL_CALLER, undefined, holder).catch(() => {});
       }
     }
     this.emit("session:close", { sessionId: session.id } satisfies PoolEvent);
@@ -570,16 +406,10 @@ export class McpPool extends EventEmitter {
   }
 }
 
-const NO_OPTIONS: CheckedCallOptions = { sessionId: undefined, server: undefined, timeoutMs: undefined, signal: undefined, onProgress: undefined };
-
 function eventOf(conn: Connection, error?: unknown): PoolEvent {
   const event: PoolEvent = { server: conn.server, connectionId: conn.id };
   if (conn.sessionId !== undefined) event.sessionId = conn.sessionId;
   if (conn.pid !== undefined) event.pid = conn.pid;
   if (error !== undefined) event.error = error;
   return event;
-}
-
-function reject(code: McpPoolError["code"], message: string, server: string | undefined, tool: string | undefined): Promise<never> {
-  return Promise.reject(new McpPoolError(code, message, { server, tool }));
 }
