@@ -10,6 +10,9 @@
  * contested names go to the server listed first in the config, so that names do not depend on which
  * server started faster. Resources keep their URI and templates are listed as they are; two servers may
  * list the same URI (`routeUri` picks one).
+ *
+ * One concern in one file (a little over 400 lines, a third of them types and notes): the four kinds share
+ * one class, `Kind`, parametrised by `KindRules`; `Catalogs` is the thin front the main thread calls.
  */
 import type { Prompt, Resource, ResourceTemplateType as ResourceTemplate, Tool } from "@modelcontextprotocol/client";
 import type { Catalogs as Lists } from "./common/protocol.js";

@@ -18,7 +18,7 @@
  */
 
 /** Templates with more expressions than this match nothing: it bounds the cost of matching per character. */
-export const MAX_EXPRESSIONS = 64;
+export const MAX_EXPRESSIONS = 32;
 /** Compiled templates kept; past this the oldest is dropped (a server may list templates without end). */
 const CACHE_SIZE = 1_024;
 
@@ -90,17 +90,11 @@ class Builder {
     this.#push(CHAR, code, this.next + 1);
   }
 
-  /** Zero or more characters of `cls`. */
-  star(cls: number): void {
-    const split = this.next;
-    this.#push(SPLIT, 0, split + 1, split + 2);
-    this.#push(CLASS, cls, split);
-  }
-
-  /** One or more characters of `cls`. */
+  /** One or more characters of `cls`: one state that loops back through a split (one live state per expression). */
   plus(cls: number): void {
-    this.#push(CLASS, cls, this.next + 1);
-    this.star(cls);
+    const first = this.next;
+    this.#push(CLASS, cls, first + 1);
+    this.#push(SPLIT, 0, first, first + 2);
   }
 
   /** Nothing, or `lead` and zero or more characters of `cls`; with `repeat`, any number of those. */
@@ -191,7 +185,9 @@ function run(m: Matcher, uri: string): boolean {
         nextCount = add(m, next, nextCount, m.out[s]!, seen, stack, p + 1);
       }
     }
-    [current, next] = [next, current];
+    const swap = current;
+    current = next;
+    next = swap;
     count = nextCount;
   }
   for (let k = 0; k < count; k++) if (m.kind[current[k]!] === MATCH) return true;
