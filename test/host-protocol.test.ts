@@ -5,10 +5,14 @@
  * cancellation, against the fixture servers of both eras over stdio and Streamable HTTP.
  */
 import test, { type ExecutionContext } from "ava";
+import { fileURLToPath } from "node:url";
 import { BLOB_BASE64, BLOB_URI, COUNTER_URI, FILLER_PROMPTS, FILLER_RESOURCES, HELLO_TEXT, HELLO_URI, LISTED_TEMPLATES, MISSING_URI, NAMES } from "./fixtures/catalog.js";
 import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
 import { hostSpec, HostHarness } from "./helpers/host-harness.js";
-import type { ConnectionSpec, Outcome } from "../src/common/protocol.js";
+import { METHODS, rpcError } from "../workers/methods.js";
+import { REQUEST_METHODS, type ConnectionSpec, type Outcome } from "../src/common/protocol.js";
+
+const HOSTILE_SERVER = fileURLToPath(new URL("./fixtures/hostile-server.js", import.meta.url));
 
 const TRANSPORTS = ["stdio", "http"] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -183,4 +187,50 @@ test("a host closed before open() returns at once, leaving nothing behind", asyn
   t.teardown(() => host.close());
   await host.close();
   t.deepEqual(host.pids, []);
+});
+
+test("a tool the server lists again with an unusable inputSchema is skipped with the host's own warning, and the rest reach catalogs", async (t) => {
+  const host = new HostHarness(hostSpec({ command: process.execPath, args: [HOSTILE_SERVER] }));
+  t.teardown(() => host.close());
+  host.open();
+  const ready = await host.ready();
+  t.true(ready.catalogs.tools.some((tool) => tool.name === "typed"));
+  value(t, await host.request("tools/call", { name: "set_schema", arguments: { schema: JSON.stringify({ type: "string" }) } }));
+  await waitFor(() => host.catalogChanges.some((c) => c.tools !== undefined), 10_000);
+  const tools = host.catalogChanges.find((c) => c.tools)!.tools!;
+  t.false(tools.some((tool) => tool.name === "typed"));
+  t.true(tools.some((tool) => tool.name === "echo"));
+  t.like(host.logs[0], { level: "warning", logger: "mcp-worker-pool" });
+  t.regex(String(host.logs[0]?.data), /tool "typed" skipped/);
+});
+
+test("the method table covers every request method, refuses results of the wrong shape and maps error answers by method", (t) => {
+  t.deepEqual(Object.keys(METHODS).sort(), [...REQUEST_METHODS].sort());
+  const wrong: Array<[keyof typeof METHODS, unknown]> = [
+    ["resources/read", { content: [] }],
+    ["prompts/get", { description: "no messages" }],
+    ["completion/complete", { completion: { total: 1 } }],
+    ["resources/list", { items: [] }],
+    ["resources/templates/list", { resources: [] }],
+    ["prompts/list", {}],
+    ["tools/call", { content: "not an array" }],
+    ["resources/subscribe", "ok"],
+  ];
+  for (const [method, result] of wrong) t.is(METHODS[method].check(result).ok, false, method);
+  t.deepEqual(METHODS["resources/read"].check({ contents: [], extra: 1 }), { ok: true, value: { contents: [], extra: 1 } });
+
+  const code = (method: keyof typeof METHODS, error: unknown, params: Record<string, unknown> = {}) => rpcError(method, error, params).code;
+  t.is(code("resources/read", { code: -32002, message: "Resource not found" }), "RESOURCE_NOT_FOUND");
+  t.is(rpcError("resources/read", { code: -32002, message: "gone" }, {}).mcpCode, -32002);
+  t.is(code("resources/read", { code: -32602, message: "Resource x not found", data: { uri: "x" } }), "RESOURCE_NOT_FOUND");
+  t.is(code("resources/subscribe", { code: -32602, message: "Resource x not found", data: { uri: "x" } }), "RESOURCE_NOT_FOUND");
+  t.is(code("resources/read", { code: -32602, message: "bad uri" }), "INVALID_ARGUMENTS");
+  t.is(code("prompts/get", { code: -32602, message: "MCP error -32602: Unknown prompt: x" }), "PROMPT_NOT_FOUND");
+  t.is(code("prompts/get", { code: -32602, message: "Prompt x not found" }), "PROMPT_NOT_FOUND");
+  t.is(code("prompts/get", { code: -32602, message: "argument 'name' is required" }), "INVALID_ARGUMENTS");
+  t.is(code("tools/call", { code: -32602, message: "Unknown tool: x" }), "TOOL_NOT_FOUND");
+  t.is(code("tools/call", { code: -32002, message: "a tool's own code" }), "PROTOCOL_ERROR");
+  t.is(code("tools/call", { code: -32099, message: "too large" }), "RESULT_TOO_LARGE");
+  t.is(code("prompts/list", { code: -32603, message: "internal" }), "PROTOCOL_ERROR");
+  t.is(code("prompts/list", { nonsense: true }), "PROTOCOL_ERROR");
 });
