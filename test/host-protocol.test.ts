@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from "ava";
 import { fileURLToPath } from "node:url";
 import { BLOB_BASE64, BLOB_URI, COUNTER_URI, FILLER_PROMPTS, FILLER_RESOURCES, HELLO_TEXT, HELLO_URI, LISTED_TEMPLATES, MISSING_URI, NAMES } from "./fixtures/catalog.js";
-import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
+import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra, type HttpFixture } from "./helpers/fixtures.js";
 import { hostSpec, HostHarness } from "./helpers/host-harness.js";
 import { METHODS, rpcError } from "../workers/methods.js";
 import { REQUEST_METHODS, type ConnectionSpec, type Outcome } from "../src/common/protocol.js";
@@ -171,6 +171,32 @@ for (const era of FIXTURE_ERAS) {
     value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
     await waitFor(() => host.updates.includes(COUNTER_URI), 10_000);
     t.deepEqual(host.states.map((s) => s.state), ["connecting", "ready", "reconnecting", "ready"]);
+  });
+
+  test(`${era} http: subscriptions survive the server's restart: the host subscribes again on the new process`, async (t) => {
+    const events = tmpFile("host-http-restart");
+    const env = { FIXTURE_EVENTS: events };
+    const first = await startHttpFixture("http", [], env, era);
+    let second: HttpFixture | undefined;
+    t.teardown(async () => {
+      await first.close();
+      await second?.close();
+    });
+    // The keepalive notices the dead server (legacy: ping; 2026-07-28: discover) and the host reopens.
+    const host = new HostHarness(hostSpec({ url: first.url }, { keepalive: { intervalMs: 300, timeoutMs: 1_000, failures: 1 } }));
+    t.teardown(() => host.close());
+    host.open();
+    await host.ready();
+    t.deepEqual(value(t, await host.request("resources/subscribe", { uri: COUNTER_URI })), {});
+    await first.close();
+    second = await startHttpFixture("http", ["--port", new URL(first.url).port], env, era);
+    const pid = second.pid;
+    const subscribedAgain = (e: { pid?: number; event: string; uri?: string; filter?: { resourceSubscriptions?: string[] } }) =>
+      e.pid === pid && (era === "legacy" ? e.event === "subscribe" && e.uri === COUNTER_URI : e.event === "listen" && !!e.filter?.resourceSubscriptions?.includes(COUNTER_URI));
+    await waitFor(() => readEvents(events).some(subscribedAgain), 20_000);
+    await host.ready(2, 20_000);
+    value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
+    await waitFor(() => host.updates.includes(COUNTER_URI), 10_000);
   });
 
   test(`${era} stdio: a replacement host subscribes to spec.subscriptions at its first connect`, async (t) => {
