@@ -3,6 +3,9 @@
  * src/common/protocol.ts) without the pool: readiness with the four catalogs, every request method,
  * the not-found codes, subscriptions (across a reopen), list_changed of prompts and resources, and
  * cancellation, against the fixture servers of both eras over stdio and Streamable HTTP.
+ *
+ * Serial: each test starts a worker and a server process (two with a restart), and thirty of them at
+ * once on a busy two-core machine starved the fixtures of the time to start.
  */
 import test, { type ExecutionContext } from "ava";
 import { fileURLToPath } from "node:url";
@@ -58,7 +61,7 @@ for (const era of FIXTURE_ERAS) {
   for (const transport of TRANSPORTS) {
     const name = `${era} ${transport}`;
 
-    test(`${name}: the ready state carries all four catalogs, the server and its era; every request method returns the server's result`, async (t) => {
+    test.serial(`${name}: the ready state carries all four catalogs, the server and its era; every request method returns the server's result`, async (t) => {
       const host = await openHost(t, era, transport);
       const ready = await host.ready();
       t.is(ready.server.protocolVersion, ERA_REVISION[era]);
@@ -92,7 +95,7 @@ for (const era of FIXTURE_ERAS) {
       t.false("resultType" in completion);
     });
 
-    test(`${name}: an unknown resource is RESOURCE_NOT_FOUND, an unknown prompt PROMPT_NOT_FOUND, a bad argument INVALID_ARGUMENTS`, async (t) => {
+    test.serial(`${name}: an unknown resource is RESOURCE_NOT_FOUND, an unknown prompt PROMPT_NOT_FOUND, a bad argument INVALID_ARGUMENTS`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       const missing = errorOf(t, await host.request("resources/read", { uri: MISSING_URI }));
@@ -110,7 +113,7 @@ for (const era of FIXTURE_ERAS) {
       t.like(value(t, await host.request("resources/read", { uri: HELLO_URI })), { contents: [{ text: HELLO_TEXT }] });
     });
 
-    test(`${name}: list_changed of prompts and of resources reaches the main thread as catalogs`, async (t) => {
+    test.serial(`${name}: list_changed of prompts and of resources reaches the main thread as catalogs`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       value(t, await host.request("tools/call", { name: "add_prompt", arguments: { name: "fresh_prompt" } }));
@@ -125,7 +128,7 @@ for (const era of FIXTURE_ERAS) {
       t.like(value(t, await host.request("resources/read", { uri })), { contents: [{ uri }] });
     });
 
-    test(`${name}: a cancelled request ends ABORTED and the server is told; a late one ends TIMEOUT`, async (t) => {
+    test.serial(`${name}: a cancelled request ends ABORTED and the server is told; a late one ends TIMEOUT`, async (t) => {
       const events = tmpFile("host-cancel");
       const host = await openHost(t, era, transport, { events });
       await host.ready();
@@ -141,7 +144,7 @@ for (const era of FIXTURE_ERAS) {
       t.is(text(value(t, await host.request("tools/call", { name: "echo", arguments: { message: "after" } }))), "after");
     });
 
-    test(`${name}: a subscribed resource's updates reach resourceUpdated; after unsubscribe they stop`, async (t) => {
+    test.serial(`${name}: a subscribed resource's updates reach resourceUpdated; after unsubscribe they stop`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       t.deepEqual(value(t, await host.request("resources/subscribe", { uri: COUNTER_URI })), {});
@@ -156,7 +159,7 @@ for (const era of FIXTURE_ERAS) {
     });
   }
 
-  test(`${era} stdio: subscriptions survive a reopen: the host subscribes again after the server is killed`, async (t) => {
+  test.serial(`${era} stdio: subscriptions survive a reopen: the host subscribes again after the server is killed`, async (t) => {
     const events = tmpFile("host-resubscribe");
     const host = await openHost(t, era, "stdio", { events });
     const first = await host.ready();
@@ -173,7 +176,7 @@ for (const era of FIXTURE_ERAS) {
     t.deepEqual(host.states.map((s) => s.state), ["connecting", "ready", "reconnecting", "ready"]);
   });
 
-  test(`${era} http: subscriptions survive the server's restart: the host subscribes again on the new process`, async (t) => {
+  test.serial(`${era} http: subscriptions survive the server's restart: the host subscribes again on the new process`, async (t) => {
     const events = tmpFile("host-http-restart");
     const env = { FIXTURE_EVENTS: events };
     const first = await startHttpFixture("http", [], env, era);
@@ -199,7 +202,7 @@ for (const era of FIXTURE_ERAS) {
     await waitFor(() => host.updates.includes(COUNTER_URI), 10_000);
   });
 
-  test(`${era} stdio: a replacement host subscribes to spec.subscriptions at its first connect`, async (t) => {
+  test.serial(`${era} stdio: a replacement host subscribes to spec.subscriptions at its first connect`, async (t) => {
     const host = await openHost(t, era, "stdio", { spec: { subscriptions: [COUNTER_URI] } });
     await host.ready();
     value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
@@ -208,14 +211,14 @@ for (const era of FIXTURE_ERAS) {
   });
 }
 
-test("a host closed before open() returns at once, leaving nothing behind", async (t) => {
+test.serial("a host closed before open() returns at once, leaving nothing behind", async (t) => {
   const host = new HostHarness(hostSpec(stdioServer()));
   t.teardown(() => host.close());
   await host.close();
   t.deepEqual(host.pids, []);
 });
 
-test("a tool the server lists again with an unusable inputSchema is skipped with the host's own warning, and the rest reach catalogs", async (t) => {
+test.serial("a tool the server lists again with an unusable inputSchema is skipped with the host's own warning, and the rest reach catalogs", async (t) => {
   const host = new HostHarness(hostSpec({ command: process.execPath, args: [HOSTILE_SERVER] }));
   t.teardown(() => host.close());
   host.open();
