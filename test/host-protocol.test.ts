@@ -3,12 +3,19 @@
  * src/common/protocol.ts) without the pool: readiness with the four catalogs, every request method,
  * the not-found codes, subscriptions (across a reopen), list_changed of prompts and resources, and
  * cancellation, against the fixture servers of both eras over stdio and Streamable HTTP.
+ *
+ * Serial: each test starts a worker and a server process (two with a restart), and thirty of them at
+ * once on a busy two-core machine starved the fixtures of the time to start.
  */
 import test, { type ExecutionContext } from "ava";
+import { fileURLToPath } from "node:url";
 import { BLOB_BASE64, BLOB_URI, COUNTER_URI, FILLER_PROMPTS, FILLER_RESOURCES, HELLO_TEXT, HELLO_URI, LISTED_TEMPLATES, MISSING_URI, NAMES } from "./fixtures/catalog.js";
-import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
+import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra, type HttpFixture } from "./helpers/fixtures.js";
 import { hostSpec, HostHarness } from "./helpers/host-harness.js";
-import type { ConnectionSpec, Outcome } from "../src/common/protocol.js";
+import { METHODS, rpcError } from "../workers/methods.js";
+import { REQUEST_METHODS, type ConnectionSpec, type Outcome } from "../src/common/protocol.js";
+
+const HOSTILE_SERVER = fileURLToPath(new URL("./fixtures/hostile-server.js", import.meta.url));
 
 const TRANSPORTS = ["stdio", "http"] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -54,7 +61,7 @@ for (const era of FIXTURE_ERAS) {
   for (const transport of TRANSPORTS) {
     const name = `${era} ${transport}`;
 
-    test(`${name}: the ready state carries all four catalogs, the server and its era; every request method returns the server's result`, async (t) => {
+    test.serial(`${name}: the ready state carries all four catalogs, the server and its era; every request method returns the server's result`, async (t) => {
       const host = await openHost(t, era, transport);
       const ready = await host.ready();
       t.is(ready.server.protocolVersion, ERA_REVISION[era]);
@@ -88,7 +95,7 @@ for (const era of FIXTURE_ERAS) {
       t.false("resultType" in completion);
     });
 
-    test(`${name}: an unknown resource is RESOURCE_NOT_FOUND, an unknown prompt PROMPT_NOT_FOUND, a bad argument INVALID_ARGUMENTS`, async (t) => {
+    test.serial(`${name}: an unknown resource is RESOURCE_NOT_FOUND, an unknown prompt PROMPT_NOT_FOUND, a bad argument INVALID_ARGUMENTS`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       const missing = errorOf(t, await host.request("resources/read", { uri: MISSING_URI }));
@@ -106,7 +113,7 @@ for (const era of FIXTURE_ERAS) {
       t.like(value(t, await host.request("resources/read", { uri: HELLO_URI })), { contents: [{ text: HELLO_TEXT }] });
     });
 
-    test(`${name}: list_changed of prompts and of resources reaches the main thread as catalogs`, async (t) => {
+    test.serial(`${name}: list_changed of prompts and of resources reaches the main thread as catalogs`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       value(t, await host.request("tools/call", { name: "add_prompt", arguments: { name: "fresh_prompt" } }));
@@ -121,7 +128,7 @@ for (const era of FIXTURE_ERAS) {
       t.like(value(t, await host.request("resources/read", { uri })), { contents: [{ uri }] });
     });
 
-    test(`${name}: a cancelled request ends ABORTED and the server is told; a late one ends TIMEOUT`, async (t) => {
+    test.serial(`${name}: a cancelled request ends ABORTED and the server is told; a late one ends TIMEOUT`, async (t) => {
       const events = tmpFile("host-cancel");
       const host = await openHost(t, era, transport, { events });
       await host.ready();
@@ -137,7 +144,7 @@ for (const era of FIXTURE_ERAS) {
       t.is(text(value(t, await host.request("tools/call", { name: "echo", arguments: { message: "after" } }))), "after");
     });
 
-    test(`${name}: a subscribed resource's updates reach resourceUpdated; after unsubscribe they stop`, async (t) => {
+    test.serial(`${name}: a subscribed resource's updates reach resourceUpdated; after unsubscribe they stop`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       t.deepEqual(value(t, await host.request("resources/subscribe", { uri: COUNTER_URI })), {});
@@ -152,7 +159,7 @@ for (const era of FIXTURE_ERAS) {
     });
   }
 
-  test(`${era} stdio: subscriptions survive a reopen: the host subscribes again after the server is killed`, async (t) => {
+  test.serial(`${era} stdio: subscriptions survive a reopen: the host subscribes again after the server is killed`, async (t) => {
     const events = tmpFile("host-resubscribe");
     const host = await openHost(t, era, "stdio", { events });
     const first = await host.ready();
@@ -169,7 +176,33 @@ for (const era of FIXTURE_ERAS) {
     t.deepEqual(host.states.map((s) => s.state), ["connecting", "ready", "reconnecting", "ready"]);
   });
 
-  test(`${era} stdio: a replacement host subscribes to spec.subscriptions at its first connect`, async (t) => {
+  test.serial(`${era} http: subscriptions survive the server's restart: the host subscribes again on the new process`, async (t) => {
+    const events = tmpFile("host-http-restart");
+    const env = { FIXTURE_EVENTS: events };
+    const first = await startHttpFixture("http", [], env, era);
+    let second: HttpFixture | undefined;
+    t.teardown(async () => {
+      await first.close();
+      await second?.close();
+    });
+    // The keepalive notices the dead server (legacy: ping; 2026-07-28: discover) and the host reopens.
+    const host = new HostHarness(hostSpec({ url: first.url }, { keepalive: { intervalMs: 300, timeoutMs: 1_000, failures: 1 } }));
+    t.teardown(() => host.close());
+    host.open();
+    await host.ready();
+    t.deepEqual(value(t, await host.request("resources/subscribe", { uri: COUNTER_URI })), {});
+    await first.close();
+    second = await startHttpFixture("http", ["--port", new URL(first.url).port], env, era);
+    const pid = second.pid;
+    const subscribedAgain = (e: { pid?: number; event: string; uri?: string; filter?: { resourceSubscriptions?: string[] } }) =>
+      e.pid === pid && (era === "legacy" ? e.event === "subscribe" && e.uri === COUNTER_URI : e.event === "listen" && !!e.filter?.resourceSubscriptions?.includes(COUNTER_URI));
+    await waitFor(() => readEvents(events).some(subscribedAgain), 20_000);
+    await host.ready(2, 20_000);
+    value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
+    await waitFor(() => host.updates.includes(COUNTER_URI), 10_000);
+  });
+
+  test.serial(`${era} stdio: a replacement host subscribes to spec.subscriptions at its first connect`, async (t) => {
     const host = await openHost(t, era, "stdio", { spec: { subscriptions: [COUNTER_URI] } });
     await host.ready();
     value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
@@ -178,9 +211,55 @@ for (const era of FIXTURE_ERAS) {
   });
 }
 
-test("a host closed before open() returns at once, leaving nothing behind", async (t) => {
+test.serial("a host closed before open() returns at once, leaving nothing behind", async (t) => {
   const host = new HostHarness(hostSpec(stdioServer()));
   t.teardown(() => host.close());
   await host.close();
   t.deepEqual(host.pids, []);
+});
+
+test.serial("a tool the server lists again with an unusable inputSchema is skipped with the host's own warning, and the rest reach catalogs", async (t) => {
+  const host = new HostHarness(hostSpec({ command: process.execPath, args: [HOSTILE_SERVER] }));
+  t.teardown(() => host.close());
+  host.open();
+  const ready = await host.ready();
+  t.true(ready.catalogs.tools.some((tool) => tool.name === "typed"));
+  value(t, await host.request("tools/call", { name: "set_schema", arguments: { schema: JSON.stringify({ type: "string" }) } }));
+  await waitFor(() => host.catalogChanges.some((c) => c.tools !== undefined), 10_000);
+  const tools = host.catalogChanges.find((c) => c.tools)!.tools!;
+  t.false(tools.some((tool) => tool.name === "typed"));
+  t.true(tools.some((tool) => tool.name === "echo"));
+  t.like(host.logs[0], { level: "warning", logger: "mcp-worker-pool" });
+  t.regex(String(host.logs[0]?.data), /tool "typed" skipped/);
+});
+
+test("the method table covers every request method, refuses results of the wrong shape and maps error answers by method", (t) => {
+  t.deepEqual(Object.keys(METHODS).sort(), [...REQUEST_METHODS].sort());
+  const wrong: Array<[keyof typeof METHODS, unknown]> = [
+    ["resources/read", { content: [] }],
+    ["prompts/get", { description: "no messages" }],
+    ["completion/complete", { completion: { total: 1 } }],
+    ["resources/list", { items: [] }],
+    ["resources/templates/list", { resources: [] }],
+    ["prompts/list", {}],
+    ["tools/call", { content: "not an array" }],
+    ["resources/subscribe", "ok"],
+  ];
+  for (const [method, result] of wrong) t.is(METHODS[method].check(result).ok, false, method);
+  t.deepEqual(METHODS["resources/read"].check({ contents: [], extra: 1 }), { ok: true, value: { contents: [], extra: 1 } });
+
+  const code = (method: keyof typeof METHODS, error: unknown, params: Record<string, unknown> = {}) => rpcError(method, error, params).code;
+  t.is(code("resources/read", { code: -32002, message: "Resource not found" }), "RESOURCE_NOT_FOUND");
+  t.is(rpcError("resources/read", { code: -32002, message: "gone" }, {}).mcpCode, -32002);
+  t.is(code("resources/read", { code: -32602, message: "Resource x not found", data: { uri: "x" } }), "RESOURCE_NOT_FOUND");
+  t.is(code("resources/subscribe", { code: -32602, message: "Resource x not found", data: { uri: "x" } }), "RESOURCE_NOT_FOUND");
+  t.is(code("resources/read", { code: -32602, message: "bad uri" }), "INVALID_ARGUMENTS");
+  t.is(code("prompts/get", { code: -32602, message: "MCP error -32602: Unknown prompt: x" }), "PROMPT_NOT_FOUND");
+  t.is(code("prompts/get", { code: -32602, message: "Prompt x not found" }), "PROMPT_NOT_FOUND");
+  t.is(code("prompts/get", { code: -32602, message: "argument 'name' is required" }), "INVALID_ARGUMENTS");
+  t.is(code("tools/call", { code: -32602, message: "Unknown tool: x" }), "TOOL_NOT_FOUND");
+  t.is(code("tools/call", { code: -32002, message: "a tool's own code" }), "PROTOCOL_ERROR");
+  t.is(code("tools/call", { code: -32099, message: "too large" }), "RESULT_TOO_LARGE");
+  t.is(code("prompts/list", { code: -32603, message: "internal" }), "PROTOCOL_ERROR");
+  t.is(code("prompts/list", { nonsense: true }), "PROTOCOL_ERROR");
 });
