@@ -5,7 +5,8 @@
  * When the worker dies, this handle reaps the server's process group, settles its calls with
  * CONNECTION_LOST and starts a replacement host in a fresh worker under the same id.
  */
-import { proxy, wrap, type Remote } from "comlink";
+import { MessageChannel } from "node:worker_threads";
+import { expose, transfer, wrap, type Remote } from "comlink";
 import { backoffDelay } from "./common/backoff.js";
 import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
@@ -119,7 +120,11 @@ export class Connection {
     host.data.on("message", (message: ToMain) => {
       if (host === this.#host) this.#onData(message);
     });
-    this.#control.open(proxy(this.#mainControl(host))).then(host.heard, () => {});
+    const back = new MessageChannel();
+    expose(this.#mainControl(host), back.port1 as never);
+    // Closed by the worker's end when it goes (after what it posted is delivered); never holds the process.
+    back.port1.unref();
+    this.#control.open(transfer(back.port2, [back.port2 as never])).then(host.heard, () => {});
     this.#pingSentAt = 0;
     const heartbeatMs = this.#supervisor.heartbeatMs;
     if (heartbeatMs > 0) {
@@ -379,7 +384,13 @@ export class Connection {
   #retire(host: HostHandle): void {
     void host.done
       .catch(() => {})
-      .then(() => setImmediate(() => host.data.close()));
+      .then(() =>
+        setImmediate(() => {
+          host.data.close();
+          // comlink's listener would keep it (and the process) alive if the worker never took its end.
+          host.control.close();
+        }),
+      );
   }
 
   /** A server a retired host started: not ours to keep. */

@@ -10,7 +10,7 @@
  */
 import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
-import { expose, releaseProxy, type Remote } from "comlink";
+import { expose, releaseProxy, wrap, type Remote } from "comlink";
 import { SseError, type LoggingLevel } from "@modelcontextprotocol/client";
 import {
   isToHost,
@@ -97,9 +97,9 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
 
   // ---- the control plane: what the main thread calls
 
-  open(main: MainControl): void {
+  open(main: MessagePort): void {
     if (this.#main || this.#closing) return;
-    this.#main = main as unknown as Remote<MainControl>;
+    this.#main = wrap<MainControl>(main as never);
     void this.#run();
   }
 

@@ -100,7 +100,7 @@ export interface ConnectionSpec {
  * - `data`: the data plane. Typed messages, batched per tick: `ToHost` in, `ToMain` out. Everything a
  *   caller waits on travels here (requests, their results and progress), and the heartbeat.
  * - `control`: the control plane, comlink only. The main thread calls `HostControl` (open, cancel,
- *   close); the host calls back the `MainControl` proxy it got in `open()` (state with the catalogs,
+ *   close); the host calls back the `MainControl` exposed on the port it got in `open()` (state with the catalogs,
  *   pid, logs, resource updates).
  */
 export interface HostTask {
@@ -206,8 +206,13 @@ export interface MainControl {
  * port: what can fail in an expected way is a request on the data plane, which returns an `Outcome`.
  */
 export interface HostControl {
-  /** Starts the connection: the host connects, reports through `main`, and reconnects until closed. */
-  open(main: MainControl): void;
+  /**
+   * Starts the connection: the host connects, reports through `main` (a port on which the main thread
+   * exposes its `MainControl` with comlink; passed with `comlink.transfer`), and reconnects until closed.
+   * A port of our own rather than `comlink.proxy`: the main thread unrefs it, so that a host whose worker
+   * never took its end does not keep the process alive.
+   */
+  open(main: import("node:worker_threads").MessagePort): void;
   /** Cancels a request on the server (`notifications/cancelled`); its result is then dropped. */
   cancel(id: number, reason: string): void;
   /** Closes the transport, ends the server's process group, and lets the task return. */

@@ -6,7 +6,7 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
-import { proxy, releaseProxy, wrap, type Remote } from "comlink";
+import { expose, releaseProxy, transfer, wrap, type Remote } from "comlink";
 import { Piscina } from "piscina";
 import type {
   Catalogs,
@@ -84,7 +84,10 @@ export class HostHarness implements MainControl {
 
   /** Starts the connection: the host connects once this is called. */
   open(): void {
-    void this.#control.open(proxy<MainControl>(this));
+    const back = new MessageChannel();
+    expose(this, back.port1 as never);
+    back.port1.unref();
+    void this.#control.open(transfer(back.port2, [back.port2 as never]));
   }
 
   // ---- MainControl: what the host calls
