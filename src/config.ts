@@ -71,14 +71,45 @@ const ProtocolSchema = z.string().superRefine((v, ctx) => {
   }
 });
 
+/** Per item (by the server's own name): a different pool name and/or description. */
+const OverridesSchema = record(
+  z.string(),
+  z.strictObject({
+    /** The pool name, instead of `<prefix>__<name>`; when another item of the same kind holds it, the `<server>__<name>` fallback applies. */
+    alias: z.string().min(1).optional(),
+    /** Replaces the item's description in the pool's listing (the server's own is unchanged). */
+    description: z.string().optional(),
+  }),
+);
+
 export const ToolFilterSchema = z.strictObject({
   /** Only these tools (server-side names) are exposed. Default: all. */
   include: z.array(z.string().min(1)).optional(),
   /** These tools (server-side names) are hidden. Default: none. */
   exclude: z.array(z.string().min(1)).optional(),
   /** Per tool (server-side name): a different pool name and/or description. */
-  overrides: record(z.string(), z.strictObject({ alias: z.string().min(1).optional(), description: z.string().optional() }))
-    .optional(),
+  overrides: OverridesSchema.optional(),
+});
+
+/** Which prompts of a server the pool lists and how it names them: the same rules as tools, in a namespace of their own. */
+export const PromptFilterSchema = z.strictObject({
+  /** Only these prompts (server-side names) are listed; `getPrompt` of any other is PROMPT_NOT_FOUND. Default: all. */
+  include: z.array(z.string().min(1)).optional(),
+  /** These prompts (server-side names) are hidden; `getPrompt` of one is PROMPT_NOT_FOUND. Default: none. */
+  exclude: z.array(z.string().min(1)).optional(),
+  /** Per prompt (server-side name): a different pool name and/or description. An alias may equal a tool's pool name. */
+  overrides: OverridesSchema.optional(),
+});
+
+/**
+ * Which resources and resource templates of a server the pool lists and routes `readResource` to. Resources
+ * keep their URI (no prefix, no alias). An entry names a resource's `uri` or a template's `uriTemplate`, exactly.
+ */
+export const ResourceFilterSchema = z.strictObject({
+  /** Only these resource URIs and URI templates are listed and routed. Default: all. */
+  include: z.array(z.string().min(1)).optional(),
+  /** These resource URIs and URI templates are neither listed nor routed to this server. Default: none. */
+  exclude: z.array(z.string().min(1)).optional(),
 });
 
 /** How a server is reached: a child process, Streamable HTTP, or legacy SSE. */
@@ -130,8 +161,13 @@ const ServerInputSchema = z
     protocol: ProtocolSchema.default("auto"),
     /** Retry a call lost to a crash once, for tools annotated read-only or idempotent (`safe`), or never. Default `safe`. */
     retry: z.enum(["safe", "never"]).default("safe"),
+    /** Which tools are exposed and under which pool names. Default: all, as `<prefix>__<tool>`. */
     tools: ToolFilterSchema.prefault({}),
-    /** Pool names are `<prefix>__<tool>`; default prefix is the server name; `""` exposes bare tool names. */
+    /** Which prompts are listed and under which pool names (as tools). Default: all, as `<prefix>__<prompt>`. */
+    prompts: PromptFilterSchema.prefault({}),
+    /** Which resources and resource templates are listed and routed. Default: all. */
+    resources: ResourceFilterSchema.prefault({}),
+    /** Pool names of tools and prompts are `<prefix>__<name>`; default prefix is the server name; `""` exposes bare names. */
     prefix: z.string().optional(),
   })
   .superRefine((s, ctx) => {
@@ -261,6 +297,8 @@ function resolveServer(name: string, s: z.output<typeof ServerInputSchema>) {
     protocol: s.protocol,
     retry: s.retry,
     tools: s.tools,
+    prompts: s.prompts,
+    resources: s.resources,
     prefix: s.prefix ?? name,
   };
 }

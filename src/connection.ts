@@ -5,13 +5,11 @@
  * When the worker dies, this handle reaps the server's process group, settles its calls with
  * CONNECTION_LOST and starts a replacement host in a fresh worker under the same id.
  */
-import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
-import { wrap, type Remote } from "comlink";
-import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/client";
+import { proxy, wrap, type Remote } from "comlink";
 import { backoffDelay } from "./common/backoff.js";
-import { callSafely } from "./callbacks.js";
+import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
-import { isHostEvent, NOT_SENT, PING, wasNotSent, type ConnectionSpec, type ConnectionState, type HostApi, type HostEvent, type ServerInfo, type Verdict, type WireError, type CallBatch, type CallRequest, type Outcome } from "./common/protocol.js";
+import { NOT_SENT, PING, wasNotSent, type Catalogs, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -19,10 +17,11 @@ const CLOSE_GRACE_MS = 5_000;
 
 export interface ConnectionOwner {
   onState(conn: Connection, previous: ConnectionState): void;
-  onTools(conn: Connection): void;
-  /** The host reports something of the server for the pool's "log" event. */
-  onLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void;
-  /** A call finished: capacity freed on this connection. */
+  /** Lists of the server changed on this connection (they are in `conn.catalogs`). */
+  onCatalogs(conn: Connection, kinds: readonly (keyof Catalogs)[]): void;
+  onLog(conn: Connection, level: string, logger: string | undefined, data: unknown): void;
+  onResourceUpdated(conn: Connection, uri: string): void;
+  /** A request finished: capacity freed on this connection. */
   onIdle(conn: Connection): void;
   /** A ready connection was lost: its server died or hung (`server`), or its worker died (`worker`). */
   onLost(conn: Connection, cause: "server" | "worker", error: unknown): void;
@@ -31,26 +30,6 @@ export interface ConnectionOwner {
   /** The server's era as its connections last found it, for a host about to start (see Verdict). */
   prior(): Verdict | undefined;
 }
-
-export interface CallOptions {
-  timeoutMs: number;
-  signal?: AbortSignal | undefined;
-  onProgress?: ((progress: Progress) => void) | undefined;
-}
-
-/** How a call ends: called exactly once, with an error or with the result. */
-type CallDone = (error: McpPoolError | undefined, result: CallToolResult | undefined) => void;
-
-interface PendingCall {
-  done: CallDone;
-  tool: string;
-  timer: NodeJS.Timeout;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  onProgress: ((progress: Progress) => void) | undefined;
-}
-
-let nextCallId = 0;
 
 export class Connection {
   readonly id: string;
@@ -65,12 +44,14 @@ export class Connection {
   inFlight = 0;
   calls = 0;
   restarts = 0;
-  /** The server's tools as this connection last listed them. */
-  tools: Tool[] | undefined;
+  /** What the server listed on this connection, last time it did. */
+  catalogs: Catalogs | undefined;
   /** What the server said of itself when this connection last became ready. */
   serverInfo: ServerInfo | undefined;
   /** The server's era as this connection last found it. */
   verdict: Verdict | undefined;
+  /** Resource URIs subscribed to on this connection (its host subscribes again after every reopen). */
+  readonly subscriptions = new Set<string>();
   /** Last time a call finished or started here (for idle eviction). */
   lastUsed = Date.now();
 
@@ -78,15 +59,15 @@ export class Connection {
   readonly #supervisor: Supervisor;
   readonly #owner: ConnectionOwner;
   #host: HostHandle | undefined;
-  #remote: Remote<HostApi> | undefined;
-  #pending = new Map<number, PendingCall>();
-  /** Ports of this connection's hosts that emitted 'close' (see #retire). */
-  readonly #closedPorts = new WeakSet<MessagePort>();
-  /** Calls made this tick, posted together at its end (see CallBatch). */
-  #outbox: CallRequest[] = [];
+  #control: Remote<HostControl> | undefined;
+  /** Requests in flight here, by their id on this connection. */
+  readonly #pending = new Map<number, Call>();
+  #nextId = 0;
+  /** Requests made this tick, posted together at its end (one data-plane message per tick). */
+  #outbox: WireRequest[] = [];
   #closing: Promise<void> | undefined;
   #crashes = 0;
-  /** The host's own last word: ready or not (our `state` may run ahead of it). */
+  /** The host's own last word: ready or not (our `state` may run ahead of it, see #onData). */
   #hostReady = false;
   #closeCode: "CONNECTION_LOST" | "POOL_CLOSED" = "CONNECTION_LOST";
   /** When the ping outstanding on the current host was sent (see #beat); 0: none is. */
@@ -125,20 +106,20 @@ export class Connection {
 
   #startHost(): void {
     // A host that never starts is a worker that died before its host ran: replaced the same way.
-    // A new host (the first, or a replacement) connects in the era the server's connections last found.
-    const host = this.#supervisor.start({ ...this.#spec, prior: this.#owner.prior() }, (error) => {
+    // A new host (the first, or a replacement) connects in the era the server's connections last found,
+    // and subscribes to what this connection is subscribed to.
+    const spec = { ...this.#spec, prior: this.#owner.prior(), subscriptions: [...this.subscriptions] };
+    const host = this.#supervisor.start(spec, (error) => {
       if (host !== this.#host) return;
       host.terminate();
       this.#onHostGone(host, error);
     });
     this.#host = host;
-    this.#remote = wrap<HostApi>(host.port as never);
-    host.port.once("message", host.heard);
-    host.port.on("message", (data: unknown) => {
-      if (!isHostEvent(data)) return;
-      if (host === this.#host) this.#onEvent(data);
-      else this.#reapLate(data);
+    this.#control = wrap<HostControl>(host.control as never);
+    host.data.on("message", (message: ToMain) => {
+      if (host === this.#host) this.#onData(message);
     });
+    this.#control.open(proxy(this.#mainControl(host))).then(host.heard, () => {});
     this.#pingSentAt = 0;
     const heartbeatMs = this.#supervisor.heartbeatMs;
     if (heartbeatMs > 0) {
@@ -146,76 +127,172 @@ export class Connection {
       this.#heartbeat.unref();
     }
     // Port 'close' and task rejection both mean the worker is gone; whichever comes first wins.
-    host.port.once("close", () => {
-      this.#closedPorts.add(host.port);
-      this.#onHostGone(host, undefined);
-    });
+    host.data.once("close", () => this.#onHostGone(host, undefined));
     host.done.then(
       () => this.#onHostGone(host, undefined),
       (error: unknown) => this.#onHostGone(host, error ?? new Error("worker exited")),
     );
   }
 
-  #onEvent(event: HostEvent): void {
-    switch (event.ev) {
-      case "state": {
-        this.threadId = event.threadId;
-        this.failedAttempts = event.failedAttempts;
-        if (event.error) this.lastError = event.error;
-        const wasReady = this.#hostReady;
-        // The host posts state "ready" right after its "ready" event: that one must not clear it.
-        this.#hostReady = event.state === "ready" && wasReady;
-        const lost = event.state === "reconnecting" && event.failedAttempts === 0 && wasReady;
-        if (lost) this.restarts++;
-        if (event.failedAttempts > 0 || event.state === "failed") this.#markFirstResult();
-        // "closing"/"closed" from the host are ours to report, once the worker is free. A host started
-        // as a probe after repeated worker deaths says "connecting": the connection stays failed until it is ready.
-        if (event.state !== "closed" && event.state !== "ready" && !(this.state === "failed" && event.state === "connecting")) {
-          this.#setState(this.#closing ? "closing" : event.state, lost ? { cause: "server", error: event.error } : undefined);
+  /**
+   * The control plane's main-thread side for one host. A host given up on (replaced, or closed) may still
+   * speak: only a server it started matters then, and is reaped (its port stays open until its worker ends,
+   * so such a word is not lost).
+   */
+  #mainControl(host: HostHandle): MainControl {
+    return {
+      state: (state) => {
+        if (host === this.#host) this.#onState(state);
+        else if (state.ready?.pid !== undefined) this.#reapLate(state.ready.pid, undefined);
+      },
+      catalogs: (changed) => {
+        if (host !== this.#host || !this.catalogs) return;
+        this.catalogs = { ...this.catalogs, ...changed };
+        this.#owner.onCatalogs(this, Object.keys(changed) as (keyof Catalogs)[]);
+      },
+      pid: (pid, startTime) => {
+        if (host !== this.#host) return this.#reapLate(pid, startTime);
+        // The host reopened its server and ended the one before itself: that group is not ours to end any more.
+        if (this.pid !== undefined && this.pid !== pid) this.#supervisor.forget(this.pid);
+        this.pid = pid;
+        this.#supervisor.track(pid, startTime);
+      },
+      log: (level, logger, data) => {
+        if (host === this.#host) this.#owner.onLog(this, level, logger, data);
+      },
+      resourceUpdated: (uri) => {
+        if (host === this.#host && this.subscriptions.has(uri)) this.#owner.onResourceUpdated(this, uri);
+      },
+    };
+  }
+
+  #onState(s: HostState): void {
+    this.threadId = s.threadId;
+    this.failedAttempts = s.failedAttempts;
+    if (s.error) this.lastError = s.error;
+    const wasReady = this.#hostReady;
+    this.#hostReady = s.ready !== undefined;
+    if (s.ready) {
+      const { catalogs, server, verdict, pid } = s.ready;
+      if (pid !== undefined) this.pid = pid;
+      this.catalogs = catalogs;
+      this.serverInfo = server;
+      this.verdict = verdict;
+      this.lastError = undefined;
+      this.#crashes = 0;
+      this.#owner.onCatalogs(this, ["tools", "resources", "resourceTemplates", "prompts"]);
+      this.#setState("ready");
+      this.#markFirstResult();
+      return;
+    }
+    const lost = s.state === "reconnecting" && s.failedAttempts === 0 && wasReady;
+    if (lost) this.restarts++;
+    if (s.failedAttempts > 0 || s.state === "failed") this.#markFirstResult();
+    // "closing"/"closed" from the host are ours to report, once the worker is free. A host started as a
+    // probe after repeated worker deaths says "connecting": the connection stays failed until it is ready.
+    if (s.state !== "closed" && s.state !== "ready" && !(this.state === "failed" && s.state === "connecting")) {
+      this.#setState(this.#closing ? "closing" : s.state, lost ? { cause: "server", error: s.error } : undefined);
+    }
+  }
+
+  #onData(message: ToMain): void {
+    switch (message.op) {
+      case "results":
+        for (const { id, outcome } of message.results) {
+          const call = this.#take(id);
+          if (!call) continue;
+          if (outcome.ok) {
+            if (call.kind.subscription) this.#subscribed(call);
+            call.settle(undefined, outcome.value);
+            continue;
+          }
+          // The host saw its link die before we heard of it: stop routing here until it is ready again.
+          if (wasNotSent(outcome.error) && this.state === "ready") this.#setState("reconnecting");
+          call.returned(McpPoolError.fromWire(outcome.error, this.server, call.tool));
         }
         break;
-      }
-      case "pid":
-        // The host reopened its server and ended the one before itself: that group is not ours to end any more.
-        if (this.pid !== undefined && this.pid !== event.pid) this.#supervisor.forget(this.pid);
-        this.pid = event.pid;
-        this.#supervisor.track(event.pid, event.startTime);
-        break;
-      case "ready":
-        this.#hostReady = true;
-        this.threadId = event.threadId;
-        if (event.pid !== undefined) this.pid = event.pid;
-        this.tools = event.tools;
-        this.serverInfo = event.server;
-        this.verdict = event.verdict;
-        this.failedAttempts = 0;
-        this.lastError = undefined;
-        this.#crashes = 0;
-        this.#owner.onTools(this);
-        this.#setState("ready");
-        this.#markFirstResult();
-        break;
-      case "tools":
-        this.tools = event.tools;
-        this.#owner.onTools(this);
-        break;
-      case "log":
-        this.#owner.onLog(this, event);
-        break;
-      case "progress": {
-        const onProgress = this.#pending.get(event.callId)?.onProgress;
-        // The caller's code, inside this port listener: it must not throw into it.
-        if (onProgress) callSafely(onProgress, event.progress, "onProgress");
-        break;
-      }
-      case "results":
-        for (const r of event.results) this.#onResult(r.callId, r.outcome);
+      case "progress":
+        this.#pending.get(message.id)?.progress(message.progress);
         break;
       case "pong":
         this.#pingSentAt = 0;
         break;
     }
   }
+
+  /** A subscription's request succeeded: this connection holds it now, or no longer. */
+  #subscribed(call: Call): void {
+    const uri = call.params.uri as string;
+    if (call.kind.subscription === "add") this.subscriptions.add(uri);
+    else this.subscriptions.delete(uri);
+  }
+
+  /**
+   * Sends one request. It is ours until its answer (settled here), its own deadline or abort (the call
+   * then comes back through `abandon`), or this connection's loss (given back through `returned`).
+   */
+  send(call: Call): void {
+    const timeoutMs = call.deadline - Date.now();
+    if (timeoutMs <= 0) return call.settle(call.error("TIMEOUT", "deadline passed while waiting for a connection"));
+    if (!this.#host || this.state !== "ready") {
+      // Never sent: routed again (see NOT_SENT).
+      return call.returned(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool: call.tool, data: NOT_SENT }));
+    }
+    const id = ++this.#nextId;
+    call.conn = this;
+    call.id = id;
+    this.#pending.set(id, call);
+    this.inFlight++;
+    this.calls++;
+    this.lastUsed = Date.now();
+    if (this.#outbox.length === 0) process.nextTick(this.#flush);
+    this.#outbox.push({ id, method: call.kind.method, params: call.params, timeoutMs, progress: call.onProgress !== undefined });
+  }
+
+  /** A call in flight here ended on the caller's side (deadline, abort): the host cancels it on the server. */
+  abandon(call: Call, reason: string): void {
+    if (this.#take(call.id) !== call) return;
+    // The request may still wait in this tick's batch: it must reach the host before its cancel does.
+    this.#flush();
+    void this.#control?.cancel(call.id, reason).catch(() => {});
+    // A request that timed out may be what wedges its worker: the heartbeat watches it from here on.
+    if (this.#host && this.#pingSentAt === 0 && this.#supervisor.heartbeatMs > 0) this.#ping(this.#host);
+  }
+
+  /** Takes a request off this connection; the capacity is free before its owner hears of it (a retry may be routed at once). */
+  #take(id: number): Call | undefined {
+    const call = this.#pending.get(id);
+    if (!call) return undefined;
+    this.#pending.delete(id);
+    call.conn = undefined;
+    this.inFlight--;
+    this.lastUsed = Date.now();
+    this.#owner.onIdle(this);
+    return call;
+  }
+
+  readonly #flush = (): void => {
+    const requests = this.#outbox;
+    if (requests.length === 0) return;
+    this.#outbox = [];
+    // No host: it died this tick, and #onHostGone gave these calls back already.
+    const port = this.#host?.data;
+    if (!port) return;
+    try {
+      port.postMessage({ op: "requests", requests } satisfies ToHost);
+    } catch {
+      // One request's arguments cannot be cloned: send them one by one, so that only that call fails.
+      for (const request of requests) {
+        try {
+          port.postMessage({ op: "requests", requests: [request] } satisfies ToHost);
+        } catch (error) {
+          // Only the arguments can fail to clone (e.g. a Proxy, which the main thread's JSON check lets through).
+          const call = this.#take(request.id);
+          call?.settle(new McpPoolError("INVALID_ARGUMENTS", `arguments cannot be sent: ${error instanceof Error ? error.message : String(error)}`, { server: this.server, tool: call.tool, cause: error }));
+        }
+      }
+    }
+  };
 
   /**
    * The heartbeat: while calls are in flight here, a ping to the host, which answers from its port
@@ -241,6 +318,11 @@ export class Connection {
     });
   };
 
+  #ping(host: HostHandle): void {
+    this.#pingSentAt = Date.now();
+    host.data.postMessage(PING);
+  }
+
   /**
    * Changes state; a loss is reported only once the state says so, so that a call made from a
    * `connection:lost` or `worker:crash` handler waits for the connection instead of being sent to it.
@@ -252,24 +334,19 @@ export class Connection {
     if (previous !== state) this.#owner.onState(this, previous);
   }
 
-  #ping(host: HostHandle): void {
-    this.#pingSentAt = Date.now();
-    host.port.postMessage(PING);
-  }
-
   #onHostGone(host: HostHandle, error: unknown): void {
     if (host !== this.#host) return;
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     this.#outbox = [];
     this.#host = undefined;
-    this.#remote = undefined;
+    this.#control = undefined;
     this.#hostReady = false;
     this.#retire(host);
     const pid = this.pid;
     if (this.#closing) {
       this.pid = undefined;
-      this.#failAll(this.#closeCode, "connection closed");
+      this.#returnAll(this.#closeCode, "connection closed");
       if (pid !== undefined) this.#supervisor.release(pid);
       this.#setState("closed");
       this.#owner.onClosed(this);
@@ -277,7 +354,7 @@ export class Connection {
     }
     // The worker died (or returned without being asked to): reap what it left, settle, replace.
     if (pid !== undefined) void this.#supervisor.reap(pid);
-    this.#failAll("CONNECTION_LOST", `worker thread died: ${describeError(error)}`);
+    this.#returnAll("CONNECTION_LOST", `worker thread died: ${describeError(error)}`);
     this.#crashes++;
     this.restarts++;
     this.lastError = { code: "CONNECTION_LOST", message: `worker thread died: ${describeError(error)}` };
@@ -296,129 +373,27 @@ export class Connection {
   }
 
   /**
-   * Closes a gone host's port once its worker has ended, reaping any server the host reported meanwhile:
-   * a "pid" still queued (the host was given up on just as it spoke) or posted while its worker was being
-   * terminated would otherwise be lost with the port, and that server would outlive the pool.
+   * Closes a gone host's data port once its worker has ended. Its control port stays with comlink, which
+   * hears what the host still said (a server it started, see #mainControl) until the worker's end closes it.
    */
   #retire(host: HostHandle): void {
     void host.done
       .catch(() => {})
-      .then(() => {
-        // Not in this turn: receiveMessageOnPort() on a port whose peer just closed it, while its 'close'
-        // is being emitted (and in the microtasks after), crashes Node 20 with SIGSEGV. A worker that dies
-        // of its heap closes its port that way, and a close() made from the crash's handler ends the task
-        // in that same turn (issue 12, item 1). A port that emitted 'close' has delivered everything anyway.
-        setImmediate(() => {
-          if (!this.#closedPorts.has(host.port)) {
-            for (let m = receiveMessageOnPort(host.port); m; m = receiveMessageOnPort(host.port)) {
-              if (isHostEvent(m.message)) this.#reapLate(m.message);
-            }
-          }
-          host.port.close();
-        });
-      });
+      .then(() => setImmediate(() => host.data.close()));
   }
 
-  /** What a retired host still says: only a server it started matters. */
-  #reapLate(event: HostEvent): void {
-    if (event.ev !== "pid") return;
-    this.#supervisor.track(event.pid, event.startTime);
-    void this.#supervisor.reap(event.pid);
+  /** A server a retired host started: not ours to keep. */
+  #reapLate(pid: number, startTime: string | undefined): void {
+    this.#supervisor.track(pid, startTime);
+    void this.#supervisor.reap(pid);
   }
 
-  /**
-   * Sends one tool call. `done` is always called, exactly once: with the result, or McpPoolError on
-   * timeout, abort, the connection's loss, or the worker's death — the port alone would leave it
-   * pending. A call this connection cannot take is refused at once with NOT_SENT data.
-   */
-  call(tool: string, args: Record<string, unknown>, options: CallOptions, done: CallDone): void {
-    const host = this.#host;
-    if (!host || this.state !== "ready") {
-      // Never sent: the pool may route it again (see NOT_SENT).
-      return done(new McpPoolError("CONNECTION_LOST", `connection ${this.id} is ${this.state}`, { server: this.server, tool, data: NOT_SENT }), undefined);
-    }
-    const callId = ++nextCallId;
-    this.inFlight++;
-    this.calls++;
-    this.lastUsed = Date.now();
-    const pending: PendingCall = {
-      done,
-      tool,
-      timer: setTimeout(() => this.#cancel(callId, "TIMEOUT", `tool call timed out after ${options.timeoutMs} ms`), options.timeoutMs),
-      signal: options.signal,
-      onAbort: undefined,
-      onProgress: options.onProgress,
-    };
-    if (options.signal) {
-      pending.onAbort = () => this.#cancel(callId, "ABORTED", abortMessage(options.signal!));
-      options.signal.addEventListener("abort", pending.onAbort, { once: true });
-    }
-    this.#pending.set(callId, pending);
-    // A plain message, not comlink, with the other calls of this tick (see CallBatch); answers come as "results".
-    if (this.#outbox.length === 0) process.nextTick(this.#flushCalls);
-    this.#outbox.push({ callId, name: tool, args, timeoutMs: options.timeoutMs, progress: options.onProgress !== undefined });
-  }
-
-  readonly #flushCalls = (): void => {
-    const calls = this.#outbox;
-    if (calls.length === 0) return;
-    this.#outbox = [];
-    // No host: it died this tick, and #onHostGone settled these calls already.
-    const port = this.#host?.port;
-    if (!port) return;
-    try {
-      port.postMessage({ op: "calls", calls } satisfies CallBatch);
-    } catch {
-      // One call's arguments cannot be cloned: send them one by one, so that only that call fails.
-      for (const call of calls) {
-        try {
-          port.postMessage({ op: "calls", calls: [call] } satisfies CallBatch);
-        } catch (error) {
-          // Only the arguments can fail to clone (e.g. a Proxy, which the main thread's JSON check lets through).
-          const message = `arguments cannot be sent: ${error instanceof Error ? error.message : String(error)}`;
-          this.#settle(call.callId, undefined, new McpPoolError("INVALID_ARGUMENTS", message, { server: this.server, tool: this.#pending.get(call.callId)?.tool, cause: error }));
-        }
-      }
-    }
-  };
-
-  #onResult(callId: number, outcome: Outcome<CallToolResult>): void {
-    if (outcome.ok) return this.#settle(callId, outcome.value, undefined);
-    // The host saw its link die before we heard of it: stop routing here until it is ready again.
-    if (wasNotSent(outcome.error) && this.state === "ready") this.#setState("reconnecting");
-    const pending = this.#pending.get(callId);
-    if (pending) this.#settle(callId, undefined, McpPoolError.fromWire(outcome.error, this.server, pending.tool));
-  }
-
-  #cancel(callId: number, code: "TIMEOUT" | "ABORTED", message: string): void {
-    const pending = this.#pending.get(callId);
-    if (!pending) return;
-    this.#settle(callId, undefined, new McpPoolError(code, message, { server: this.server, tool: pending.tool }));
-    // The call may still wait in this tick's batch: it must reach the host before its cancel does.
-    this.#flushCalls();
-    // Tell the server too (notifications/cancelled), without waiting for it.
-    this.#remote?.cancel(callId, message).catch(() => {});
-    // A call that timed out may be what wedges its worker: the heartbeat watches it from here on.
-    if (this.#host && this.#pingSentAt === 0 && this.#supervisor.heartbeatMs > 0) this.#ping(this.#host);
-  }
-
-  #settle(callId: number, result: CallToolResult | undefined, error: McpPoolError | undefined): void {
-    const pending = this.#pending.get(callId);
-    if (!pending) return;
-    this.#pending.delete(callId);
-    clearTimeout(pending.timer);
-    if (pending.onAbort) pending.signal!.removeEventListener("abort", pending.onAbort);
-    this.inFlight--;
-    this.lastUsed = Date.now();
-    // The capacity is free before the call's owner hears of it (it may route a retry right away).
-    this.#owner.onIdle(this);
-    pending.done(error, result);
-  }
-
-  #failAll(code: "CONNECTION_LOST" | "POOL_CLOSED", message: string): void {
+  /** Gives every request in flight back to its call (lost with the worker, or cut off by the close). */
+  #returnAll(code: "CONNECTION_LOST" | "POOL_CLOSED", message: string): void {
     if (this.#pending.size === 0) return;
-    for (const [callId, pending] of this.#pending) {
-      this.#settle(callId, undefined, new McpPoolError(code, message, { server: this.server, tool: pending.tool }));
+    for (const id of [...this.#pending.keys()]) {
+      const call = this.#take(id);
+      call?.returned(new McpPoolError(code, message, { server: this.server, tool: call.tool }));
     }
   }
 
@@ -436,7 +411,7 @@ export class Connection {
   async #close(): Promise<void> {
     // Calls still here are cut off (the drain deadline passed, or nothing waits for them): they fail
     // with the close's code now, not with the host's "cancelled" outcome (ABORTED is for the caller's signal).
-    this.#failAll(this.#closeCode, "connection closed");
+    this.#returnAll(this.#closeCode, "connection closed");
     const host = this.#host;
     if (!host) {
       this.#setState("closed");
@@ -446,7 +421,7 @@ export class Connection {
     let timer: NodeJS.Timeout | undefined;
     const ended = host.done.then(() => true, () => true);
     const closed = await Promise.race([
-      Promise.all([this.#remote!.close().catch(() => {}), ended]).then(() => true),
+      Promise.all([this.#control!.close().catch(() => {}), ended]).then(() => true),
       ended.then(() => new Promise<boolean>((r) => setTimeout(() => r(true), 50))),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_GRACE_MS))),
     ]);
@@ -462,23 +437,9 @@ export class Connection {
   }
 }
 
-function abortMessage(signal: AbortSignal): string {
-  const reason: unknown = signal.reason;
-  try {
-    return reason instanceof Error ? `aborted: ${reason.message}` : reason !== undefined ? `aborted: ${String(reason)}` : "aborted";
-  } catch {
-    // A reason that cannot be made a string (no prototype, or a throwing toString): the caller's value.
-    return "aborted";
-  }
-}
-
 function describeError(error: unknown): string {
   if (error === undefined) return "exited";
   if (error instanceof Error) return (error as NodeJS.ErrnoException).code ? `${(error as NodeJS.ErrnoException).code}: ${error.message}` : error.message;
   return String(error);
 }
 
-export function toPoolError(error: unknown, server: string, tool?: string): McpPoolError {
-  if (error instanceof McpPoolError) return error;
-  return new McpPoolError("PROTOCOL_ERROR", error instanceof Error ? error.message : String(error), { server, tool, cause: error });
-}

@@ -1,10 +1,10 @@
 export { createPool, McpPool } from "./pool.js";
-export type { CallToolOptions, PoolSession, PoolEvent } from "./pool.js";
+export type { CallToolOptions, CompleteParams, PoolSession, PoolEvent, RequestOptions, ResourceOptions } from "./pool.js";
 export { McpPoolError, ERROR_CODES, isMcpPoolError } from "./errors.js";
 export type { ErrorCode, McpPoolErrorOptions } from "./errors.js";
 export { parseConfig } from "./config.js";
 export type { PoolConfig, PoolConfigInput, ServerConfig, ServerConfigInput, Limits, LimitsInput } from "./config.js";
-export type { PoolTool } from "./catalog.js";
+export type { PoolPrompt, PoolResource, PoolResourceTemplate, PoolTool } from "./catalogs.js";
 export type { PoolStats, ServerStats, ConnectionStats } from "./stats.js";
 export type { SessionOptions } from "./sessions.js";
 export type { ConnectionState, ServerInfo } from "./common/protocol.js";

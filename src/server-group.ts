@@ -3,10 +3,12 @@
  * of a `shared` server, or one session's own connection to a `session` server — and the FIFO of
  * calls waiting for one of them.
  */
+import type { Admission } from "./admission.js";
+import type { Call } from "./call.js";
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
-import { McpPoolError, type ErrorCode } from "./errors.js";
-import type { ConnectionSpec, ConnectionState, HostEvent, Verdict } from "./common/protocol.js";
+import { McpPoolError } from "./errors.js";
+import type { Catalogs, ConnectionSpec, ConnectionState, Verdict } from "./common/protocol.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**
@@ -22,41 +24,20 @@ export function pickConnection(connections: readonly Connection[], maxInFlight: 
   return best;
 }
 
-/** A call waiting for a connection. `run` starts it on the connection it was given. */
-export interface Waiter {
-  run(conn: Connection): void;
-  fail(error: McpPoolError): void;
-  server: string;
-  tool: string;
-  deadline: number;
-  timer: NodeJS.Timeout | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
 /** What a group needs from the pool that owns it. */
 export interface GroupHost {
   readonly supervisor: Supervisor;
-  readonly maxInFlightPerConnection: number;
-  readonly acquireTimeoutMs: number;
-  readonly maxQueue: number;
+  readonly admission: Admission;
   readonly maxMessageBytes: number;
   readonly workerNice: number;
-  /** Calls waiting in all groups together (bounded by maxQueue). */
-  queued: number;
-  /** Takes a worker slot now, or queues the group for the next free one (returns false). */
-  takeSlot(group: ServerGroup): boolean;
-  /** The group no longer needs the slot it queued for. */
-  withdrawSlot(group: ServerGroup): void;
-  releaseSlot(): void;
   nextConnectionId(server: string): string;
   /** The era `server`'s connections last found (see Verdict). */
   priorFor(server: string): Verdict | undefined;
   connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void;
   workerCrash(conn: Connection, error: unknown): void;
-  toolsChanged(conn: Connection): void;
-  serverLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void;
-  callFinished(conn: Connection): void;
+  catalogsChanged(conn: Connection, kinds: readonly (keyof Catalogs)[]): void;
+  serverLog(conn: Connection, level: string, logger: string | undefined, data: unknown): void;
+  resourceUpdated(conn: Connection, uri: string): void;
 }
 
 export class ServerGroup implements ConnectionOwner {
@@ -65,7 +46,11 @@ export class ServerGroup implements ConnectionOwner {
   readonly connections: Connection[] = [];
   readonly #host: GroupHost;
   readonly #headers: Record<string, string>;
-  readonly #waiters: Waiter[] = [];
+  /** Calls waiting for a connection, FIFO. */
+  readonly #queue: Call[] = [];
+  #queueTimer: NodeJS.Timeout | undefined;
+  /** Those waiting in whenSettled(). */
+  readonly #settledWaiters = new Set<() => void>();
   /** Waiting for a worker slot to open a connection. */
   #wantsSlot = false;
   /** Wakes the one who waits in `opened()`. */
@@ -80,7 +65,7 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   get waiting(): number {
-    return this.#waiters.length;
+    return this.#queue.length;
   }
 
   /** Resolves once the group has a connection (at once if it has one). One waiter at a time (the pool's discovery). */
@@ -123,7 +108,7 @@ export class ServerGroup implements ConnectionOwner {
   slotGranted(): void {
     this.#wantsSlot = false;
     if (this.#closed) {
-      this.#host.releaseSlot();
+      this.#host.admission.releaseSlot();
       return;
     }
     this.#add();
@@ -131,7 +116,7 @@ export class ServerGroup implements ConnectionOwner {
 
   #open(): void {
     if (this.#wantsSlot) return;
-    if (this.#host.takeSlot(this)) this.#add();
+    if (this.#host.admission.takeSlot(this)) this.#add();
     else this.#wantsSlot = true;
   }
 
@@ -154,6 +139,7 @@ export class ServerGroup implements ConnectionOwner {
       protocol: c.protocol,
       maxMessageBytes: this.#host.maxMessageBytes,
       nice: this.#host.workerNice,
+      subscriptions: [],
     };
     const conn = new Connection(spec, this.sessionId, this.#host.supervisor, this);
     this.connections.push(conn);
@@ -164,25 +150,83 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   /**
-   * A connection for a call: one at once when a ready connection has room, else the call waits
-   * (FIFO, bounded) while a replica opens, the connection recovers or capacity frees up.
-   * Refused at once when the server cannot serve (SERVER_UNAVAILABLE) or the queue is full (POOL_EXHAUSTED).
+   * Sends a call on a connection: at once when a ready connection has room, else the call waits (FIFO,
+   * bounded) while a replica opens, the connection recovers or capacity frees up. Refused at once when the
+   * server cannot serve (SERVER_UNAVAILABLE) or the queue is full (POOL_EXHAUSTED).
    */
-  acquire(waiter: Waiter): void {
-    if (this.#closed) return waiter.fail(this.#error(waiter, "POOL_CLOSED", "pool is closed"));
-    if (this.#waiters.length === 0) {
-      const conn = pickConnection(this.connections, this.#host.maxInFlightPerConnection);
-      if (conn) return waiter.run(conn);
+  acquire(call: Call): void {
+    if (this.#closed) return call.settle(call.error("POOL_CLOSED", "pool is closed"));
+    // Where its subscription is; a connection that is not ready will subscribe again when it is (the host
+    // keeps its set), and its updates for a URI no longer held here are dropped.
+    if (call.via) {
+      if (call.via.state === "ready") return call.via.send(call);
+      call.via.subscriptions.delete(call.params.uri as string);
+      return call.settle(undefined, {});
+    }
+    if (this.#queue.length === 0) {
+      const conn = pickConnection(this.connections, this.#host.admission.maxInFlightPerConnection);
+      if (conn) return conn.send(call);
     }
     if (this.#canGrow()) this.#open();
-    if (!this.#canServeSoon()) {
-      return waiter.fail(this.#unavailable(waiter));
+    if (!this.#canServeSoon()) return call.settle(this.#unavailable(call));
+    const admission = this.#host.admission;
+    if (admission.queued >= admission.maxQueue) {
+      return call.settle(call.error("POOL_EXHAUSTED", `queue full: ${admission.maxQueue} calls already waiting`));
     }
-    if (this.#host.queued >= this.#host.maxQueue) {
-      return waiter.fail(this.#error(waiter, "POOL_EXHAUSTED", `queue full: ${this.#host.maxQueue} calls already waiting`));
-    }
-    this.#enqueue(waiter);
+    call.queuedAt = Date.now();
+    this.#queue.push(call);
+    admission.queued++;
+    // One timer per group for `acquireTimeoutMs`, for the oldest call waiting (the deadline is the call's own).
+    if (this.#queueTimer === undefined) this.#armQueueTimer();
   }
+
+  /** Takes a call out of the queue (it settled while waiting: deadline, abort). */
+  dequeue(call: Call): void {
+    const i = this.#queue.indexOf(call);
+    if (i === -1) return;
+    this.#queue.splice(i, 1);
+    call.queuedAt = 0;
+    this.#host.admission.queued--;
+    if (this.#queue.length === 0) {
+      clearTimeout(this.#queueTimer);
+      this.#queueTimer = undefined;
+      // Nobody waits any more: a worker slot queued for them would open a connection no one needs.
+      if (this.#wantsSlot && this.connections.length >= this.config.connections.min) {
+        this.#wantsSlot = false;
+        this.#host.admission.withdrawSlot(this);
+      }
+    }
+  }
+
+  /**
+   * Why a waiting call ran out of time: its deadline (`byDeadline`) or `acquireTimeoutMs`. Busy connections
+   * (or one waiting for a worker slot) make it POOL_EXHAUSTED; a server that did not come up, TIMEOUT at
+   * the deadline and SERVER_UNAVAILABLE at the acquire timeout.
+   */
+  expired(call: Call, byDeadline: boolean): McpPoolError {
+    const saturated = this.#wantsSlot || this.connections.some((c) => c.state === "ready");
+    if (saturated) return call.error("POOL_EXHAUSTED", `no connection to "${this.config.name}" could take the call in time`);
+    if (byDeadline) return call.error("TIMEOUT", `server "${this.config.name}" did not become ready before the call's deadline`);
+    return call.error("SERVER_UNAVAILABLE", `server "${this.config.name}" did not become ready within ${this.#host.admission.acquireTimeoutMs} ms`);
+  }
+
+  #armQueueTimer(): void {
+    const head = this.#queue[0];
+    if (!head) return;
+    const due = head.queuedAt + this.#host.admission.acquireTimeoutMs - Date.now();
+    this.#queueTimer = setTimeout(this.#onQueueTimer, Math.max(0, due));
+  }
+
+  readonly #onQueueTimer = (): void => {
+    this.#queueTimer = undefined;
+    const limit = Date.now() - this.#host.admission.acquireTimeoutMs;
+    // FIFO: the calls that waited too long are at the front.
+    while (this.#queue.length > 0 && this.#queue[0]!.queuedAt <= limit) {
+      const call = this.#queue[0]!;
+      call.settle(this.expired(call, false));
+    }
+    if (this.#queue.length > 0 && this.#queueTimer === undefined) this.#armQueueTimer();
+  };
 
   #canGrow(): boolean {
     if (this.#wantsSlot) return false;
@@ -203,84 +247,52 @@ export class ServerGroup implements ConnectionOwner {
     return false;
   }
 
-  #unavailable(waiter: Waiter): McpPoolError {
+  #unavailable(call: Call): McpPoolError {
     const last = this.connections.find((c) => c.lastError)?.lastError;
     const why = last ? `: ${last.message}` : "";
     return new McpPoolError("SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`, {
       server: this.config.name,
-      tool: waiter.tool,
+      tool: call.tool,
       ...(last ? { cause: new Error(last.message) } : {}),
     });
   }
 
-  #error(waiter: Waiter, code: ErrorCode, message: string): McpPoolError {
-    return new McpPoolError(code, message, { server: this.config.name, tool: waiter.tool });
-  }
-
-  #enqueue(waiter: Waiter): void {
-    const untilDeadline = waiter.deadline - Date.now();
-    // Known now, not when the timer fires: Node may fire a timer early by the length of a long tick,
-    // so "is the deadline past?" could then wrongly say no.
-    const byDeadline = untilDeadline <= this.#host.acquireTimeoutMs;
-    waiter.timer = setTimeout(() => this.#expire(waiter, byDeadline), Math.max(0, byDeadline ? untilDeadline : this.#host.acquireTimeoutMs));
-    if (waiter.signal) {
-      waiter.onAbort = () => {
-        if (this.#remove(waiter)) waiter.fail(this.#error(waiter, "ABORTED", "aborted while waiting for a connection"));
-      };
-      waiter.signal.addEventListener("abort", waiter.onAbort, { once: true });
-    }
-    this.#waiters.push(waiter);
-    this.#host.queued++;
-  }
-
-  #remove(waiter: Waiter): boolean {
-    const i = this.#waiters.indexOf(waiter);
-    if (i === -1) return false;
-    this.#waiters.splice(i, 1);
-    this.#host.queued--;
-    clearTimeout(waiter.timer);
-    if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
-    // Nobody waits any more: a worker slot queued for them would open a connection no one needs.
-    if (this.#waiters.length === 0 && this.#wantsSlot && this.connections.length >= this.config.connections.min) {
-      this.#wantsSlot = false;
-      this.#host.withdrawSlot(this);
-    }
-    return true;
-  }
-
-  #expire(waiter: Waiter, byDeadline: boolean): void {
-    // Read before #remove, which may withdraw the slot request this call was waiting on.
-    const saturated = this.#wantsSlot || this.connections.some((c) => c.state === "ready");
-    if (!this.#remove(waiter)) return;
-    if (saturated) {
-      waiter.fail(this.#error(waiter, "POOL_EXHAUSTED", `no connection to "${this.config.name}" could take the call in time`));
-    } else if (byDeadline || Date.now() >= waiter.deadline) {
-      waiter.fail(this.#error(waiter, "TIMEOUT", `server "${this.config.name}" did not become ready before the call's deadline`));
-    } else {
-      waiter.fail(this.#error(waiter, "SERVER_UNAVAILABLE", `server "${this.config.name}" did not become ready within ${this.#host.acquireTimeoutMs} ms`));
-    }
-  }
-
   /** Hands waiting calls to connections with room, in FIFO order. */
   drain(): void {
-    while (this.#waiters.length > 0) {
-      const conn = pickConnection(this.connections, this.#host.maxInFlightPerConnection);
+    while (this.#queue.length > 0) {
+      const conn = pickConnection(this.connections, this.#host.admission.maxInFlightPerConnection);
       if (!conn) break;
-      const waiter = this.#waiters[0]!;
-      this.#remove(waiter);
-      waiter.run(conn);
+      const call = this.#queue[0]!;
+      this.dequeue(call);
+      conn.send(call);
     }
-    if (this.#waiters.length > 0) {
+    if (this.#queue.length > 0) {
       if (this.#canGrow()) this.#open();
-      if (!this.#canServeSoon()) this.#failWaiters();
+      if (!this.#canServeSoon()) for (const call of this.#queue.slice()) call.settle(this.#unavailable(call));
     }
   }
 
-  #failWaiters(code: ErrorCode = "SERVER_UNAVAILABLE", message?: string): void {
-    for (const waiter of this.#waiters.slice()) {
-      this.#remove(waiter);
-      waiter.fail(message ? this.#error(waiter, code, message) : this.#unavailable(waiter));
-    }
+  /**
+   * Resolves once one of the group's connections is ready or has failed (opened here if need be), or
+   * `timeoutMs` passed: what a session waits for before it reads what its own connections listed.
+   */
+  whenSettled(timeoutMs: number): Promise<void> {
+    if (this.#closed || this.connections.some((c) => c.state === "ready" || c.state === "failed")) return Promise.resolve();
+    if (this.connections.length === 0 && !this.#wantsSlot) this.#open();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.#settledWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  #wakeSettled(): void {
+    for (const done of [...this.#settledWaiters]) done();
   }
 
   /** Closes every connection; waiting calls fail with `code`. Idempotent. */
@@ -288,9 +300,11 @@ export class ServerGroup implements ConnectionOwner {
     this.#closed = true;
     if (this.#wantsSlot) {
       this.#wantsSlot = false;
-      this.#host.withdrawSlot(this);
+      this.#host.admission.withdrawSlot(this);
     }
-    this.#failWaiters(code, code === "POOL_CLOSED" ? "pool is closed" : "session closed");
+    const message = code === "POOL_CLOSED" ? "pool is closed" : "session closed";
+    for (const call of this.#queue.slice()) call.settle(call.error(code, message));
+    this.#wakeSettled();
     await Promise.all(this.connections.map((c) => c.close(code)));
   }
 
@@ -298,26 +312,32 @@ export class ServerGroup implements ConnectionOwner {
   onState(conn: Connection, previous: ConnectionState): void {
     if (conn.state === "ready") {
       this.#host.connectionEvent("ready", conn);
+      this.#wakeSettled();
       this.drain();
     } else if (conn.state === "failed" || (conn.failedAttempts > 0 && previous !== "failed")) {
       if (conn.state === "failed" || conn.failedAttempts === 1) this.#host.connectionEvent("failed", conn, conn.lastError);
+      this.#wakeSettled();
       this.drain();
     }
     // The replicas that waited for the first one's verdict (see fill), now that the pool has it.
     if (conn.state === "ready" || conn.state === "failed" || conn.failedAttempts > 0) this.fill();
   }
 
-  onTools(conn: Connection): void {
-    this.#host.toolsChanged(conn);
+  onCatalogs(conn: Connection, kinds: readonly (keyof Catalogs)[]): void {
+    this.#host.catalogsChanged(conn, kinds);
   }
 
-  onLog(conn: Connection, event: Extract<HostEvent, { ev: "log" }>): void {
-    this.#host.serverLog(conn, event);
+  onLog(conn: Connection, level: string, logger: string | undefined, data: unknown): void {
+    this.#host.serverLog(conn, level, logger, data);
+  }
+
+  onResourceUpdated(conn: Connection, uri: string): void {
+    this.#host.resourceUpdated(conn, uri);
   }
 
   onIdle(conn: Connection): void {
-    this.#host.callFinished(conn);
-    if (this.#waiters.length > 0) this.drain();
+    this.#host.admission.connectionIdle(conn);
+    if (this.#queue.length > 0) this.drain();
   }
 
   onLost(conn: Connection, cause: "server" | "worker", error: unknown): void {
@@ -332,7 +352,7 @@ export class ServerGroup implements ConnectionOwner {
   onClosed(conn: Connection): void {
     const i = this.connections.indexOf(conn);
     if (i !== -1) this.connections.splice(i, 1);
-    this.#host.releaseSlot();
+    this.#host.admission.releaseSlot();
     if (!this.#closed) {
       this.fill();
       this.drain();

@@ -1,5 +1,5 @@
 /** `pool.stats()`: a fresh, plain snapshot summed from the parts. */
-import type { Catalog } from "./catalog.js";
+import type { Catalogs } from "./catalogs.js";
 import type { Limits, ServerConfig } from "./config.js";
 import type { ConnectionState } from "./common/protocol.js";
 import type { ServerGroup } from "./server-group.js";
@@ -39,7 +39,7 @@ export interface StatsSource {
   sessions: number;
   counts: { total: number; ok: number; failed: number; inFlight: number; serverCrashes: number; workerCrashes: number };
   queued: number;
-  catalog: Catalog;
+  catalogs: Catalogs;
   closed: boolean;
   groupsOf(server: string): ServerGroup[];
   discoveryState(server: string): ConnectionState | undefined;
@@ -64,7 +64,7 @@ export function snapshot(src: StatsSource): PoolStats {
     }
     let state: ConnectionState = src.closed ? "closed" : src.discoveryState(server.name) ?? (connections.length ? "closed" : "ready");
     if (connections.length > 0) state = connections.map((c) => c.state).sort((a, b) => RANK.indexOf(a) - RANK.indexOf(b))[0]!;
-    const entry: ServerStats = { state, tools: src.catalog.count(server.name), connections };
+    const entry: ServerStats = { state, tools: src.catalogs.toolCount(server.name), connections };
     const protocolVersion = src.protocolVersion(server.name);
     if (protocolVersion !== undefined) entry.protocolVersion = protocolVersion;
     servers[server.name] = entry;

@@ -17,13 +17,15 @@ const REAP_GRACE_MS = 500;
 const HOST_START_MIN_MS = 10_000;
 
 export interface HostHandle {
-  /** The main thread's end of the connection's port. */
-  port: MessagePort;
+  /** The main thread's end of the connection's data plane (see HostTask). */
+  data: MessagePort;
+  /** The main thread's end of the connection's control plane (comlink). */
+  control: MessagePort;
   /** Settles when the host task ends: resolves on a clean close, rejects when the worker died. */
   done: Promise<void>;
   /** Terminates the worker running this host (piscina aborts a running task by terminating its thread). */
   terminate(): void;
-  /** The host has spoken: it started. Call on its first message. */
+  /** The host has spoken: it started. Call when its `open()` returns. */
   heard(): void;
 }
 
@@ -78,10 +80,11 @@ export class Supervisor {
    * queued forever, and the connection waiting for it. The caller then terminates the handle.
    */
   start(spec: ConnectionSpec, onStartFailed: (error: Error) => void): HostHandle {
-    const { port1, port2 } = new MessageChannel();
+    const data = new MessageChannel();
+    const control = new MessageChannel();
     const abort = new AbortController();
-    const task: HostTask = { spec, port: port2 };
-    const done = this.#piscina.run(task, { transferList: [port2] as never, signal: abort.signal }) as Promise<void>;
+    const task: HostTask = { spec, data: data.port2, control: control.port2 };
+    const done = this.#piscina.run(task, { transferList: [data.port2, control.port2] as never, signal: abort.signal }) as Promise<void>;
     done.catch(() => {}); // observed by the connection; never unhandled
     const startMs = Math.max(HOST_START_MIN_MS, spec.connectTimeoutMs);
     let watching = true;
@@ -104,7 +107,8 @@ export class Supervisor {
     this.#starting.add(giveUp);
     done.then(stopWatching, stopWatching);
     return {
-      port: port1,
+      data: data.port1,
+      control: control.port1,
       done,
       terminate: () => {
         stopWatching();

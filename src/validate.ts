@@ -30,6 +30,8 @@ export function sessionIdProblem(id: unknown): string | undefined {
 /** The options of one call as read, once, and checked (see readCall). */
 export interface CheckedCallOptions {
   sessionId: string | undefined;
+  /** The server to send a resource request (or a completion) to, instead of routing it by URI. */
+  server: string | undefined;
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
   onProgress: ((progress: Progress) => void) | undefined;
@@ -40,13 +42,13 @@ export interface CheckedCallOptions {
  * and checked, or what is wrong with them. The call uses only what was read here: a getter on the caller's
  * object is not asked again, so it cannot hand the pool something else after the check.
  */
-export function readCall(name: unknown, options: unknown): CheckedCallOptions | string {
-  if (typeof name !== "string" || name === "") return `a tool name must be a non-empty string, not ${kindOf(name)}`;
+export function readCall(name: unknown, options: unknown, what = "a tool name"): CheckedCallOptions | string {
+  if (typeof name !== "string" || name === "") return `${what} must be a non-empty string, not ${kindOf(name)}`;
   if (options === null || typeof options !== "object" || Array.isArray(options)) return `call options must be an object, not ${kindOf(options)}`;
   let read: Record<string, unknown>;
   try {
-    const { sessionId, timeoutMs, signal, onProgress } = options as Record<string, unknown>;
-    read = { sessionId, timeoutMs, signal, onProgress };
+    const { sessionId, server, timeoutMs, signal, onProgress } = options as Record<string, unknown>;
+    read = { sessionId, server, timeoutMs, signal, onProgress };
   } catch (error) {
     return `reading the call options threw: ${describe(error)}`;
   }
@@ -54,7 +56,8 @@ export function readCall(name: unknown, options: unknown): CheckedCallOptions | 
 }
 
 function callOptionsProblem(options: Record<string, unknown>): string | undefined {
-  const { sessionId, timeoutMs, signal, onProgress } = options;
+  const { sessionId, server, timeoutMs, signal, onProgress } = options;
+  if (server !== undefined && (typeof server !== "string" || server === "")) return `server must be a server's name, not ${kindOf(server)}`;
   if (sessionId !== undefined) {
     const problem = sessionIdProblem(sessionId);
     if (problem) return `sessionId: ${problem}`;

@@ -1,6 +1,6 @@
 /**
  * Config: defaults, transport inference, synonyms, and CONFIG_INVALID naming every offending path.
- * Pure (no threads), except the last test, which checks that createPool starts nothing on bad input.
+ * Pure (no threads), except the createPool tests, which check that nothing starts on bad input.
  */
 import test from "ava";
 import { createPool, McpPool, McpPoolError, parseConfig, type PoolConfig, type ServerConfig } from "../src/index.js";
@@ -58,6 +58,8 @@ test("parseConfig fills in every documented server default", (t) => {
   t.is(server.tools.include, undefined);
   t.is(server.tools.exclude, undefined);
   t.is(server.tools.overrides, undefined);
+  t.deepEqual(server.prompts, {});
+  t.deepEqual(server.resources, {});
   t.is(server.prefix, "a");
 });
 
@@ -309,4 +311,53 @@ test("parseConfig keeps servers named like Object.prototype's members", (t) => {
   t.is(server("constructor").name, "constructor");
   t.is(server("toString").prefix, "toString");
   t.is(server("hasOwnProperty").transport, "http");
+});
+
+// ---------------------------------------------------------------- prompts and resources blocks
+
+test("parseConfig keeps the prompts and resources blocks as given", (t) => {
+  const server = parseConfig({
+    servers: {
+      a: {
+        command: "node",
+        prompts: { include: ["greet", "review"], exclude: ["review"], overrides: { greet: { alias: "hello", description: "Says hello." } } },
+        resources: { include: ["file:///readme", "db://{table}"], exclude: ["db://{table}"] },
+      },
+    },
+  }).servers.a!;
+  t.deepEqual(server.prompts, { include: ["greet", "review"], exclude: ["review"], overrides: { greet: { alias: "hello", description: "Says hello." } } });
+  t.deepEqual(server.resources, { include: ["file:///readme", "db://{table}"], exclude: ["db://{table}"] });
+});
+
+test("parseConfig rejects unknown keys and bad values in the prompts and resources blocks with CONFIG_INVALID naming each path", (t) => {
+  const error = configError(t, {
+    servers: {
+      a: { command: "node", prompts: { include: [""], overrides: { greet: { alias: "", title: "x" } }, filter: [] } },
+      b: { command: "node", resources: { exclude: "file:///x", overrides: {} } },
+    },
+  });
+  assertNamesPaths(t, error, [
+    "servers.a.prompts.include.0",
+    "servers.a.prompts.overrides.greet.alias",
+    "servers.a.prompts.overrides.greet.title: unknown key",
+    "servers.a.prompts.filter: unknown key",
+    "servers.b.resources.exclude",
+    "servers.b.resources.overrides: unknown key",
+  ]);
+});
+
+test('parseConfig rejects a "__proto__" prompt override from JSON, naming it', (t) => {
+  const input = JSON.parse('{"servers": {"a": {"command": "node", "prompts": {"overrides": {"__proto__": {"alias": "x"}}}}}}');
+  assertNamesPaths(t, configError(t, input), ["servers.a.prompts.overrides.__proto__"]);
+});
+
+test("prompt aliases are checked as tool aliases are: two servers' colliding aliases are valid (the catalog names the later one <server>__<prompt>), and a prompt may share a tool's alias", (t) => {
+  const config = parseConfig({
+    servers: {
+      a: { command: "node", tools: { overrides: { t: { alias: "run" } } }, prompts: { overrides: { p: { alias: "run" } } } },
+      b: { command: "node", tools: { overrides: { u: { alias: "run" } } }, prompts: { overrides: { q: { alias: "run" } } } },
+    },
+  });
+  t.is(config.servers.a!.prompts.overrides!.p!.alias, "run");
+  t.is(config.servers.b!.prompts.overrides!.q!.alias, "run");
 });

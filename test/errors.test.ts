@@ -22,6 +22,9 @@ const CONTRACT_CODES = [
   "POOL_CLOSED",
   "PROTOCOL_ERROR",
   "RESULT_TOO_LARGE",
+  // Contract, part 2: "Resources, prompts, completion".
+  "RESOURCE_NOT_FOUND",
+  "PROMPT_NOT_FOUND",
 ];
 
 /** One pool for the rows that need nothing but a plain fixture. */
@@ -115,6 +118,14 @@ const ROWS: Record<ErrorCode, Row> = {
       await p.close();
       return p.callTool("fixture__echo", { message: "x" });
     },
+  },
+  RESOURCE_NOT_FOUND: {
+    when: "no server lists the URI or a template that matches it",
+    produce: async () => (await shared()).readResource("nowhere://at/all"),
+  },
+  PROMPT_NOT_FOUND: {
+    when: "no prompt has that name",
+    produce: async () => (await shared()).getPrompt("fixture__no_such_prompt"),
   },
   PROTOCOL_ERROR: {
     when: "the server answers with a JSON-RPC error",

@@ -1,5 +1,6 @@
 /**
- * The `result` of a tools/call response, checked the way the SDK checks it (its `CallToolResult`
+ * The `result` of a response in the 2026-07-28 era (eraCheck), and of a tools/call (checkCallResult),
+ * checked the way the SDK checks it (its `CallToolResult`
  * schema), but without zod for the shape almost every server sends: text items and plain structured
  * content. The zod parse walks and copies every content item on each call, one of the larger per-call
  * costs in the worker; a result that is anything else still goes through the SDK's schema, so what is
@@ -12,28 +13,41 @@
 import { specTypeSchemas, type CallToolResult } from "@modelcontextprotocol/client";
 
 export type ResultCheck =
-  | { ok: true; value: CallToolResult }
+  | { ok: true; value: Record<string, unknown> }
   | { ok: false; message: string }
   /** The server asks for input (elicitation, sampling, roots: `asks`) or a retry with its `requestState` first. */
   | { ok: "input_required"; asks: boolean };
 
 const callToolResult = specTypeSchemas.CallToolResult["~standard"];
 
-export function checkCallResult(result: unknown, modern = false): ResultCheck {
-  if (modern && isPlainObject(result) && "resultType" in result) {
-    const kind = result.resultType;
-    if (kind === "input_required") {
-      const requests = result.inputRequests;
-      const asks = isPlainObject(requests) && Object.keys(requests).length > 0;
-      if (!asks && typeof result.requestState !== "string") return { ok: false, message: "server sent an input_required result with neither inputRequests nor requestState" };
-      return { ok: "input_required", asks };
-    }
-    if (kind !== "complete") return { ok: false, message: `server sent a tools/call result of unknown resultType ${JSON.stringify(kind)}` };
-    delete result.resultType;
+/**
+ * The 2026-07-28 `resultType` of any result: `undefined` for an answer (`"complete"`, taken off, or none),
+ * else what the request path is to do instead. In the legacy era the member means nothing and passes.
+ */
+export function eraCheck(result: unknown, modern: boolean): ResultCheck | undefined {
+  if (!modern || !isPlainObject(result) || !("resultType" in result)) return undefined;
+  const kind = result.resultType;
+  if (kind === "input_required") {
+    const requests = result.inputRequests;
+    const asks = isPlainObject(requests) && Object.keys(requests).length > 0;
+    if (!asks && typeof result.requestState !== "string") return { ok: false, message: "server sent an input_required result with neither inputRequests nor requestState" };
+    return { ok: "input_required", asks };
   }
-  if (isPlainResult(result)) return { ok: true, value: result };
+  if (kind !== "complete") return { ok: false, message: `server sent a result of unknown resultType ${JSON.stringify(kind)}` };
+  delete result.resultType;
+  return undefined;
+}
+
+/** A tools/call result, its `resultType` included. */
+export function checkCallResult(result: unknown, modern = false): ResultCheck {
+  return eraCheck(result, modern) ?? checkToolResult(result);
+}
+
+/** A tools/call result whose `resultType` eraCheck has seen to. */
+export function checkToolResult(result: unknown): ResultCheck {
+  if (isPlainResult(result)) return { ok: true, value: result as unknown as Record<string, unknown> };
   const parsed = callToolResult.validate(result);
-  if (parsed.issues === undefined) return { ok: true, value: parsed.value as CallToolResult };
+  if (parsed.issues === undefined) return { ok: true, value: parsed.value as Record<string, unknown> };
   const issues = parsed.issues.slice(0, 3).map((i) => (i.path?.length ? `${i.path.map((p) => String(typeof p === "object" ? p.key : p)).join(".")}: ${i.message}` : i.message));
   return { ok: false, message: `server sent an invalid tools/call result: ${issues.join("; ")}` };
 }
@@ -59,7 +73,7 @@ function isPlainResult(result: unknown): result is CallToolResult {
   return true;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;

@@ -1,5 +1,6 @@
 /**
- * The `fetch` of a Streamable HTTP link, aware of the tool calls it carries.
+ * The `fetch` of a Streamable HTTP link, aware of the requests it carries for the request path
+ * (requests.ts; "calls" here).
  *
  * The SDK's transport speaks the protocol, resumption included: when an answer stream ends after an
  * event id, it reopens it with a GET carrying `Last-Event-ID`, after the server's `retry:` delay
@@ -18,6 +19,7 @@
  * - an answer to a request on our session saying the session is not valid is reported (`sessionGone`).
  */
 import type { FetchLike, TransportSendOptions } from "@modelcontextprotocol/client";
+import { ourWireId } from "./wire-ids.js";
 
 /** Attempts to reopen one ended stream (the SDK's `maxRetries`): a few, each after `retry:` or our backoff. */
 export const RESUME_ATTEMPTS = 3;
@@ -46,7 +48,7 @@ export const RESUME_WAIT_MS = 10_000;
 export const ENDED_STREAM_MS = 60_000;
 
 /**
- * One tools/call on a Streamable HTTP link: the abort of its requests, and where its answer stream can
+ * One request of the request path on a Streamable HTTP link: the abort of its requests, and where its answer stream can
  * be resumed from.
  */
 export class HttpCall extends AbortController {
@@ -92,12 +94,13 @@ export interface CallStreamHost {
 }
 
 /**
- * Our tools/call messages as the transport serializes them (`JSON.stringify` of the object the host
- * builds, keys in its order): the id comes first, and is read without parsing the arguments. The
- * method after it tells them from the SDK's error answers to server requests, which start alike.
+ * Our requests as the transport serializes them (`JSON.stringify` of the object the host builds, keys
+ * in its order): the id comes first, and is read without parsing the params. A method after it tells
+ * them from the SDK's error answers to server requests, which start alike; an id in our range (see
+ * wire-ids.ts) from the SDK's own requests (initialize, listings, pings), which are not calls.
  */
 const CALL_PREFIX = '{"jsonrpc":"2.0","id":';
-const CALL_METHOD = ',"method":"tools/call"';
+const CALL_METHOD = ',"method":"';
 
 /**
  * A 400 that means "your session is not valid": the words the SDK's example servers, server-everything and
@@ -253,13 +256,12 @@ export class CallStreams {
   }
 }
 
-/** The JSON-RPC id of one of our tools/call messages. */
+/** The JSON-RPC id of one of our request messages. */
 function wireIdOf(body: unknown): number | undefined {
   if (typeof body !== "string" || !body.startsWith(CALL_PREFIX)) return undefined;
   const end = body.indexOf(",", CALL_PREFIX.length);
   if (end < 0 || !body.startsWith(CALL_METHOD, end)) return undefined;
-  const id = Number(body.slice(CALL_PREFIX.length, end));
-  return Number.isInteger(id) ? id : undefined;
+  return ourWireId(Number(body.slice(CALL_PREFIX.length, end)));
 }
 
 function isAbort(error: unknown): boolean {

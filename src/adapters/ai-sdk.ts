@@ -15,7 +15,7 @@
  */
 import { dynamicTool, jsonSchema, type JSONSchema7, type JSONValue, type Tool, type ToolExecutionOptions, type ToolSet } from "ai";
 import type { CallToolResult } from "@modelcontextprotocol/client";
-import type { PoolTool } from "../catalog.js";
+import type { PoolTool } from "../catalogs.js";
 import type { McpPool } from "../pool.js";
 import { selectTools, type AdapterOptions } from "./options.js";
 

@@ -20,7 +20,7 @@
 import { ToolMessage } from "@langchain/core/messages";
 import { DynamicStructuredTool, type StructuredTool } from "@langchain/core/tools";
 import type { CallToolResult } from "@modelcontextprotocol/client";
-import type { PoolTool } from "../catalog.js";
+import type { PoolTool } from "../catalogs.js";
 import type { McpPool } from "../pool.js";
 import { selectTools, type AdapterOptions } from "./options.js";
 

@@ -3,7 +3,7 @@
  * (the pool's catalog, or a session's view of it, filtered by `include` / `exclude`). Imports nothing from
  * any framework, so that neither adapter loads the other's.
  */
-import type { PoolTool } from "../catalog.js";
+import type { PoolTool } from "../catalogs.js";
 import { McpPoolError } from "../errors.js";
 import type { McpPool } from "../pool.js";
 import { sessionIdProblem } from "../validate.js";

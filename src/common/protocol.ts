@@ -3,7 +3,7 @@
  * the two planes between a connection's host and the main thread (see docs/design.md, "The planes"),
  * the spec a host is started with, and the errors that cross.
  */
-import type { Implementation, LoggingLevel, PriorDiscovery, Progress, Prompt, Resource, ResourceTemplate, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
+import type { Implementation, LoggingLevel, PriorDiscovery, Progress, Prompt, Resource, ResourceTemplateType as ResourceTemplate, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
 
 /** Every failure a caller can see is one of these codes (see CONTRACT.md). */
 export const ERROR_CODES = [

@@ -1,0 +1,210 @@
+/**
+ * Requests as the facade's methods make them: each is checked, resolved to its server (router.ts) and let
+ * in as one `Call` (call.ts), which its group sends (server-group.ts → connection.ts). Nothing is counted,
+ * opened or sent for a request found unusable here.
+ */
+import type { CallToolResult, CompleteResult, GetPromptResult, ToolAnnotations } from "@modelcontextprotocol/client";
+import type { Admission } from "./admission.js";
+import { Call, KINDS, type RequestKind } from "./call.js";
+import type { PoolConfig, ServerConfig } from "./config.js";
+import type { Connection } from "./connection.js";
+import { McpPoolError } from "./errors.js";
+import type { CallToolOptions, CompleteParams, RequestOptions, ResourceOptions } from "./pool.js";
+import type { Router } from "./router.js";
+import type { GroupHost } from "./server-group.js";
+import type { Servers } from "./servers.js";
+import type { Session, SessionOptions, Sessions } from "./sessions.js";
+import { argsProblem, readCall, type CheckedCallOptions } from "./validate.js";
+
+/** Who makes a request: a session (by `sessionId`, or a handle with its options), or the pool. */
+export interface Caller {
+  sessionId: string | undefined;
+  handleOptions: SessionOptions | undefined;
+}
+
+export const POOL_CALLER: Caller = { sessionId: undefined, handleOptions: undefined };
+
+/** Options of a request the pool makes on its own (a session's subscriptions ended with it). */
+export const NO_OPTIONS: CheckedCallOptions = { sessionId: undefined, server: undefined, timeoutMs: undefined, signal: undefined, onProgress: undefined };
+
+export class Requests {
+  readonly #config: PoolConfig;
+  readonly #router: Router;
+  readonly #sessions: Sessions;
+  readonly #servers: Servers;
+  readonly #admission: Admission;
+  readonly #groupHost: GroupHost;
+
+  constructor(config: PoolConfig, router: Router, sessions: Sessions, servers: Servers, admission: Admission, groupHost: GroupHost) {
+    this.#config = config;
+    this.#router = router;
+    this.#sessions = sessions;
+    this.#servers = servers;
+    this.#admission = admission;
+    this.#groupHost = groupHost;
+  }
+
+  callTool(name: string, args: Record<string, unknown>, options: CallToolOptions, caller: Caller, listed = false): Promise<CallToolResult> {
+    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
+    const checked = readCall(name, options);
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const sessionId = caller.sessionId ?? checked.sessionId;
+    const entry = this.#router.tool(name, sessionId);
+    if (!entry) {
+      // The name may be one of the session's own tools that its connections have not listed yet (a server
+      // whose tools depend on the caller): list them first, as session.listTools() would, then look again.
+      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
+        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.callTool(name, args, options, caller, true));
+      }
+      return Promise.reject(this.#router.notFound("tools", name));
+    }
+    const badArgs = argsProblem(args);
+    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, entry.tool.name);
+    const params = { name: entry.tool.name, arguments: args };
+    return this.admit(KINDS.callTool, this.#config.servers[entry.server]!, entry.tool.name, params, checked, caller, entry.tool.annotations) as Promise<CallToolResult>;
+  }
+
+  getPrompt(name: string, args: Record<string, string>, options: RequestOptions, caller: Caller, listed = false): Promise<GetPromptResult> {
+    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
+    const checked = readCall(name, options, "a prompt name");
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const sessionId = caller.sessionId ?? checked.sessionId;
+    const entry = this.#router.prompt(name, sessionId);
+    if (!entry) {
+      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
+        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.getPrompt(name, args, options, caller, true));
+      }
+      return Promise.reject(this.#router.notFound("prompts", name));
+    }
+    const badArgs = argsProblem(args);
+    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, entry.prompt.name);
+    const params = { name: entry.prompt.name, arguments: args };
+    return this.admit(KINDS.getPrompt, this.#config.servers[entry.server]!, entry.prompt.name, params, checked, caller, undefined) as Promise<GetPromptResult>;
+  }
+
+  resource(kind: RequestKind, uri: string, options: ResourceOptions, caller: Caller): Promise<unknown> {
+    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", options?.server, undefined);
+    const checked = readCall(uri, options, "a resource URI");
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
+    if (server instanceof McpPoolError) return Promise.reject(server);
+    return this.admit(kind, server, undefined, { uri }, checked, caller, undefined);
+  }
+
+  complete(params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<CompleteResult["completion"]> {
+    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, undefined);
+    const ref = (params as { ref?: { type?: unknown; name?: unknown; uri?: unknown } } | null)?.ref;
+    if (ref?.type === "ref/resource") {
+      if (typeof ref.uri !== "string") return reject("INVALID_ARGUMENTS", "a ref/resource needs a uri", undefined, undefined);
+      return this.#resourceLike(KINDS.complete, ref.uri, params, options, caller) as Promise<CompleteResult["completion"]>;
+    }
+    if (ref?.type !== "ref/prompt" || typeof ref.name !== "string") return reject("INVALID_ARGUMENTS", "complete() needs a ref of type ref/prompt (with a name) or ref/resource (with a uri)", undefined, undefined);
+    const checked = readCall(ref.name, options, "a prompt name");
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const entry = this.#router.prompt(ref.name, caller.sessionId ?? checked.sessionId);
+    if (!entry) return Promise.reject(this.#router.notFound("prompts", ref.name));
+    const sent = { ...params, ref: { ...params.ref, name: entry.prompt.name } };
+    return this.admit(KINDS.complete, this.#config.servers[entry.server]!, entry.prompt.name, sent, checked, caller, undefined) as Promise<CompleteResult["completion"]>;
+  }
+
+  /** A completion for a resource template: routed as its URI would be. */
+  #resourceLike(kind: RequestKind, uri: string, params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<unknown> {
+    const checked = readCall(uri, options, "a resource URI");
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
+    if (server instanceof McpPoolError) return Promise.reject(server);
+    return this.admit(kind, server, undefined, params as unknown as Record<string, unknown>, checked, caller, undefined);
+  }
+
+  /**
+   * Subscribes or unsubscribes: a subscription is held by one connection of the group that serves the URI
+   * (the worker subscribes again after that connection's reopen or replacement). Subscribing twice to the
+   * same URI through the same group costs nothing; an unsubscribe goes to the connection that holds it.
+   */
+  async subscription(verb: "add" | "remove", uri: string, options: ResourceOptions, caller: Caller): Promise<void> {
+    if (this.#admission.closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    const checked = readCall(uri, options, "a resource URI");
+    if (typeof checked === "string") throw new McpPoolError("INVALID_ARGUMENTS", checked);
+    const sessionId = caller.sessionId ?? checked.sessionId;
+    const server = this.#router.uri(uri, checked.server, sessionId);
+    if (server instanceof McpPoolError) throw server;
+    const session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
+    const group = this.#router.group(server, session, this.#groupHost);
+    if (group instanceof McpPoolError) throw group;
+    const holder = group.connections.find((c) => c.subscriptions.has(uri));
+    // A session's subscriptions on a shared server end with it (see #sessionClosed).
+    const shared = session && server.scope === "shared" ? session.sharedSubscriptions : undefined;
+    if (verb === "add") {
+      if (!holder) await this.admit(KINDS.subscribe, server, undefined, { uri }, checked, caller, undefined);
+      if (shared) (shared.get(server.name) ?? shared.set(server.name, new Set()).get(server.name)!).add(uri);
+      return;
+    }
+    shared?.get(server.name)?.delete(uri);
+    if (holder) await this.admit(KINDS.unsubscribe, server, undefined, { uri }, checked, caller, undefined, holder);
+  }
+
+  /**
+   * Lets one request in: counted from here, with its deadline's timer armed, until it settles. Everything
+   * the caller passed was checked before.
+   */
+  admit(kind: RequestKind, server: ServerConfig, tool: string | undefined, params: Record<string, unknown>, checked: CheckedCallOptions, caller: Caller, annotations: ToolAnnotations | undefined, via?: Connection): Promise<unknown> {
+    if (checked.signal?.aborted) return reject("ABORTED", "aborted before the request started", server.name, tool);
+    const sessionId = caller.sessionId ?? checked.sessionId;
+    let session: Session | undefined;
+    if (sessionId !== undefined) {
+      try {
+        session = this.#openSession({ sessionId, handleOptions: caller.handleOptions });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const group = this.#router.group(server, session, this.#groupHost);
+    if (group instanceof McpPoolError) return Promise.reject(new McpPoolError(group.code, group.message, { server: server.name, tool }));
+    const ledger = this.#admission;
+    const timeoutMs = checked.timeoutMs ?? server.toolCallTimeoutMs;
+    // One promise per request, the caller's: the Call settles it (no promise chain).
+    return new Promise((resolve, reject) => {
+      const call = new Call({ kind, server, group, session, tool, params, timeoutMs, signal: checked.signal, onProgress: checked.onProgress, annotations, ledger, resolve, reject, via });
+      ledger.admitted(call);
+      call.route();
+    });
+  }
+
+  #openSession(caller: Caller): Session {
+    if (this.#admission.closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    return this.#sessions.open(caller.sessionId!, caller.handleOptions);
+  }
+
+  /** A request whose name the session's view may hold once its own connections have listed (see #callTool). */
+  async #afterListing<T>(caller: Caller, timeoutMs: number | undefined, then: () => Promise<T>): Promise<T> {
+    await this.listSessionCatalogs(caller, timeoutMs);
+    return then();
+  }
+
+  /**
+   * Opens the session's connections to its session-scoped servers that have not listed to it yet, and
+   * waits (as a call would) until each has listed or failed: what a server lists may depend on who asks.
+   */
+  async listSessionCatalogs(caller: Caller, timeoutMs?: number): Promise<void> {
+    const session = this.#openSession(caller);
+    const waits: Promise<void>[] = [];
+    for (const server of this.#servers.list) {
+      if (server.scope !== "session" || session.catalogs?.has(server.name)) continue;
+      // Failed: the view keeps the pool's lists for that server.
+      waits.push(session.group(server, this.#groupHost).whenSettled(timeoutMs ?? server.connectTimeoutMs + this.#config.limits.acquireTimeoutMs));
+    }
+    if (waits.length === 0) return;
+    // Not idle while it waits (idle sessions are evicted).
+    session.active++;
+    try {
+      await Promise.all(waits);
+    } finally {
+      session.active--;
+      session.lastUsed = Date.now();
+    }
+  }
+}
+
+function reject(code: McpPoolError["code"], message: string, server: string | undefined, tool: string | undefined): Promise<never> {
+  return Promise.reject(new McpPoolError(code, message, { server, tool }));
+}
