@@ -12,7 +12,7 @@ import { ITEMS_TEMPLATE, listedPrompts, MISSING_URI, USERS_TEMPLATE } from "./fi
 import { createSession } from "./fixtures/tools.js";
 import { assertEra, FIXTURE_ERAS, readEvents, waitFor } from "./helpers/fixtures.js";
 import { code, connectionOf, openReadyPool, settle, testSlots } from "./helpers/faults.js";
-import { atLeast, bounded, collect, fixture, plain, SURFACE_COMBOS, type SurfaceEvent } from "./helpers/surface.js";
+import { atLeast, bounded, collect, fixture, plain, sessionPool, SURFACE_COMBOS, type SurfaceEvent } from "./helpers/surface.js";
 
 const slot = testSlots(2);
 
@@ -160,7 +160,7 @@ for (const era of FIXTURE_ERAS) {
 
   test(`${era}: sessions get, list and complete a session-scoped server's prompts on their own connections`, async (t) => {
     const f = await fixture(t, era, "stdio", [], { scope: "session" });
-    const pool = await openReadyPool(t, { servers: { s: f.config } }, slot);
+    const pool = await sessionPool(t, { servers: { s: f.config } }, slot);
     const alice = pool.session("alice");
     const bob = pool.session("bob");
     t.teardown(() => Promise.all([alice.close(), bob.close()]));

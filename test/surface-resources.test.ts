@@ -26,7 +26,7 @@ import {
 import { createSession } from "./fixtures/tools.js";
 import { assertEra, FIXTURE_ERAS, readEvents, waitFor } from "./helpers/fixtures.js";
 import { code, connectionOf, openReadyPool, settle, testSlots } from "./helpers/faults.js";
-import { atLeast, bounded, collect, firstText, fixture, killServer, plain, SURFACE_COMBOS, type SurfaceEvent } from "./helpers/surface.js";
+import { atLeast, bounded, collect, firstText, fixture, killServer, plain, sessionPool, SURFACE_COMBOS, type SurfaceEvent } from "./helpers/surface.js";
 
 const slot = testSlots(2);
 
@@ -250,7 +250,7 @@ for (const era of FIXTURE_ERAS) {
 
   test(`${era}: sessions read a session-scoped server's resources on their own connections, and see their own resource lists`, async (t) => {
     const f = await fixture(t, era, "stdio", [], { scope: "session" });
-    const pool = await openReadyPool(t, { servers: { s: f.config } }, slot);
+    const pool = await sessionPool(t, { servers: { s: f.config } }, slot);
     const alice = pool.session("alice");
     const bob = pool.session("bob");
     t.teardown(() => Promise.all([alice.close(), bob.close()]));
@@ -273,7 +273,7 @@ for (const era of FIXTURE_ERAS) {
 
 test("legacy http: a session-scoped server's resources are the session's own (one MCP session each)", async (t) => {
   const f = await fixture(t, "legacy", "http", [], { scope: "session" });
-  const pool = await openReadyPool(t, { servers: { s: f.config } }, slot);
+  const pool = await sessionPool(t, { servers: { s: f.config } }, slot);
   const alice = pool.session("alice");
   const bob = pool.session("bob");
   t.teardown(() => Promise.all([alice.close(), bob.close()]));

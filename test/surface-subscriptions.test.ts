@@ -12,7 +12,7 @@ import type { McpPool } from "../src/index.js";
 import { COUNTER_URI, HELLO_URI } from "./fixtures/catalog.js";
 import { FIXTURE_ERAS, readEvents, waitFor } from "./helpers/fixtures.js";
 import { code, connectionOf, openReadyPool, settle, testSlots } from "./helpers/faults.js";
-import { atLeast, bounded, collect, fixture, killServer, quietPeriod, SURFACE_COMBOS, type Fixture, type SurfaceEvent } from "./helpers/surface.js";
+import { atLeast, bounded, collect, fixture, killServer, quietPeriod, sessionPool, SURFACE_COMBOS, type Fixture, type SurfaceEvent } from "./helpers/surface.js";
 
 const slot = testSlots(2);
 
@@ -116,7 +116,7 @@ for (const era of FIXTURE_ERAS) {
 
   test(`${era}: a session's subscription on a session-scoped server is told with its sessionId and ends with session.close()`, async (t) => {
     const f = await fixture(t, era, "stdio", [], { scope: "session" });
-    const pool = await openReadyPool(t, { servers: { s: f.config } }, slot);
+    const pool = await sessionPool(t, { servers: { s: f.config } }, slot);
     const updates = collect<SurfaceEvent>(pool, "resource:updated");
     const alice = pool.session("alice");
     t.teardown(() => alice.close());

@@ -6,7 +6,7 @@
  */
 import type { ExecutionContext } from "ava";
 import { rmSync } from "node:fs";
-import type { McpPool, ServerConfigInput } from "../../src/index.js";
+import { createPool, type McpPool, type PoolConfigInput, type ServerConfigInput } from "../../src/index.js";
 import { FIXTURE_ERAS, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, within, type FixtureEra, type HttpFixture } from "./fixtures.js";
 import { connectionOf, server } from "./faults.js";
 
@@ -24,6 +24,17 @@ export const BOUND_MS = 20_000;
 /** `promise` within BOUND_MS, or a rejection naming `what`. */
 export function bounded<T>(what: string, promise: Promise<T>): Promise<T> {
   return within(BOUND_MS, what, promise);
+}
+
+/**
+ * A pool closed at teardown, once `slot` lets the test in; for session-scoped servers, which have no
+ * shared connection for `openReadyPool` to wait for (createPool resolves once their listing is done).
+ */
+export async function sessionPool(t: ExecutionContext, input: PoolConfigInput, slot: (t: ExecutionContext) => Promise<void>): Promise<McpPool> {
+  await slot(t);
+  const pool = await createPool(input);
+  t.teardown(() => pool.close());
+  return pool;
 }
 
 /** One fixture server for a test: its pool config and its FIXTURE_EVENTS file. */
