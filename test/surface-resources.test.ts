@@ -115,20 +115,22 @@ for (const { era, transport } of SURFACE_COMBOS) {
     t.is((await bounded("listResources", pool.listResources())).at(-1)?.uri, `${uri}.2`);
   });
 
-  test(`${title}: a read past its deadline is TIMEOUT, an aborted one is ABORTED and cancelled on the server, and the next read is served`, async (t) => {
+  test(`${title}: a read past its deadline is TIMEOUT, an aborted one ABORTED, each cancelled on the server, and the next read is served`, async (t) => {
     const f = await fixture(t, era, transport);
     const pool = await openReadyPool(t, { servers: { f: f.config } }, slot);
     const slow = SLOW_TEMPLATE.replace("{ms}", "30000");
     const started = Date.now();
     t.is(await code(read(pool, slow, { timeoutMs: 300 })), "TIMEOUT");
     t.true(Date.now() - started < 5_000, "settled at its deadline");
+    const cancelled = () => readEvents(f.events).filter((e) => e.event === "cancelled" && e.tool === "read:slow").length;
+    await bounded("the timed-out read is cancelled on the server", waitFor(() => cancelled() === 1, 20_000, 10));
 
     const controller = new AbortController();
     const aborted = code(read(pool, SLOW_TEMPLATE.replace("{ms}", "30001"), { timeoutMs: 60_000, signal: controller.signal }));
     await bounded("read reaches the server", waitFor(() => readEvents(f.events).some((e) => e.event === "read" && e.uri.endsWith("/30001")), 20_000, 10));
     controller.abort();
     t.is(await bounded("aborted read", aborted), "ABORTED");
-    await bounded("cancelled on the server", waitFor(() => readEvents(f.events).filter((e) => e.event === "cancelled" && e.tool === "read:slow").length >= 1, 20_000, 10));
+    await bounded("the aborted read is cancelled on the server", waitFor(() => cancelled() === 2, 20_000, 10));
 
     const already = new AbortController();
     already.abort();
@@ -246,6 +248,22 @@ for (const era of FIXTURE_ERAS) {
     const reads = readEvents(f.events).filter((e) => e.event === "read" && e.uri === uri);
     t.is(reads.length, 2, "once on the killed server, once on its successor");
     t.not(reads[0].pid, reads[1].pid);
+  });
+
+  // The pool's side of a worker's death is the same whatever the server's era: once, in the legacy era.
+  if (era === "legacy") test(`${era}: a read in flight when its worker crashes is retried on the replacement and succeeds; the unannotated call that killed the worker is not`, async (t) => {
+    const f = await fixture(t, era, "stdio");
+    const pool = await openReadyPool(t, { servers: { f: f.config }, limits: CRASH_LIMITS }, slot);
+    const uri = SLOW_TEMPLATE.replace("{ms}", "1500");
+    const outcome = read(pool, uri, { timeoutMs: 50_000 }).then(firstText, (error: unknown) => `failed: ${(error as McpPoolError).code}`);
+    await bounded("read reaches the server", waitFor(() => readEvents(f.events).some((e) => e.event === "read" && e.uri === uri), 20_000, 10));
+    t.deepEqual(await settle(pool.callTool("f__huge_unsafe", { bytes: HUGE_BYTES }, { timeoutMs: 55_000 })), { ok: false, code: "CONNECTION_LOST" });
+    t.is(await bounded("retried read", outcome), "read after 1500ms");
+    const reads = readEvents(f.events).filter((e) => e.event === "read" && e.uri === uri);
+    t.is(reads.length, 2, "once on the dead worker's server, once on the replacement's");
+    t.not(reads[0].pid, reads[1].pid);
+    t.is(readEvents(f.events).filter((e) => e.event === "call" && e.tool === "huge_unsafe").length, 1);
+    t.is(pool.stats().crashes.worker, 1);
   });
 
   test(`${era}: sessions read a session-scoped server's resources on their own connections, and see their own resource lists`, async (t) => {

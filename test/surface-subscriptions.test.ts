@@ -114,7 +114,7 @@ for (const era of FIXTURE_ERAS) {
     if (era === "legacy") t.is(new Set(subscribedPids(f, COUNTER_URI)).size, 2);
   });
 
-  test(`${era}: a session's subscription on a session-scoped server is told with its sessionId and ends with session.close()`, async (t) => {
+  test(`${era}: a session's subscription on a session-scoped server is told with its sessionId, ends with unsubscribeResource, and ends with session.close()`, async (t) => {
     const f = await fixture(t, era, "stdio", [], { scope: "session" });
     const pool = await sessionPool(t, { servers: { s: f.config } }, slot);
     const updates = collect<SurfaceEvent>(pool, "resource:updated");
@@ -124,6 +124,13 @@ for (const era of FIXTURE_ERAS) {
     await bump(pool, "s__bump_resource", "alice");
     await atLeast(updates, 1, "resource:updated");
     t.deepEqual(updates[0], { server: "s", uri: COUNTER_URI, sessionId: "alice" });
+    await bounded("alice.unsubscribeResource", alice.unsubscribeResource(COUNTER_URI));
+    await bump(pool, "s__bump_resource", "alice");
+    await quietPeriod(pool, "s__echo", { sessionId: "alice" });
+    t.is(updates.length, 1, "nothing once unsubscribed");
+    await bounded("alice.subscribeResource again", alice.subscribeResource(COUNTER_URI, { server: "s" }));
+    t.is(await bump(pool, "s__bump_resource", "alice"), "3");
+    await atLeast(updates, 2, "resource:updated after subscribing again");
 
     await bounded("alice.close", alice.close());
     // The same id again is a new session: it inherits no subscription.
@@ -131,7 +138,7 @@ for (const era of FIXTURE_ERAS) {
     t.teardown(() => again.close());
     t.is(await bump(pool, "s__bump_resource", "alice"), "1", "a new connection, a new server process");
     await quietPeriod(pool, "s__echo", { sessionId: "alice" });
-    t.is(updates.length, 1);
+    t.is(updates.length, 2);
   });
 
   test(`${era}: a session's subscription on a shared server ends with session.close(), the pool's own going on`, async (t) => {
