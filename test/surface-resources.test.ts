@@ -254,11 +254,12 @@ for (const era of FIXTURE_ERAS) {
   if (era === "legacy") test(`${era}: a read in flight when its worker crashes is retried on the replacement and succeeds; the unannotated call that killed the worker is not`, async (t) => {
     const f = await fixture(t, era, "stdio");
     const pool = await openReadyPool(t, { servers: { f: f.config }, limits: CRASH_LIMITS }, slot);
-    const uri = SLOW_TEMPLATE.replace("{ms}", "1500");
+    // Long enough to be still in flight when the worker dies: the server writes 64 MB first, slowly on a busy machine.
+    const uri = SLOW_TEMPLATE.replace("{ms}", "8000");
     const outcome = read(pool, uri, { timeoutMs: 50_000 }).then(firstText, (error: unknown) => `failed: ${(error as McpPoolError).code}`);
     await bounded("read reaches the server", waitFor(() => readEvents(f.events).some((e) => e.event === "read" && e.uri === uri), 20_000, 10));
     t.deepEqual(await settle(pool.callTool("f__huge_unsafe", { bytes: HUGE_BYTES }, { timeoutMs: 55_000 })), { ok: false, code: "CONNECTION_LOST" });
-    t.is(await bounded("retried read", outcome), "read after 1500ms");
+    t.is(await bounded("retried read", outcome), "read after 8000ms");
     const reads = readEvents(f.events).filter((e) => e.event === "read" && e.uri === uri);
     t.is(reads.length, 2, "once on the dead worker's server, once on the replacement's");
     t.not(reads[0].pid, reads[1].pid);
