@@ -95,7 +95,8 @@ for (const era of FIXTURE_ERAS) {
       t.false("resultType" in completion);
     });
 
-    test.serial(`${name}: an unknown resource is RESOURCE_NOT_FOUND, an unknown prompt PROMPT_NOT_FOUND, a bad argument INVALID_ARGUMENTS`, async (t) => {
+    // Over HTTP through the pool in surface-*.test.ts; here over stdio, where nothing else is in the way.
+    if (transport === "stdio") test.serial(`${name}: an unknown resource is RESOURCE_NOT_FOUND, an unknown prompt PROMPT_NOT_FOUND, a bad argument INVALID_ARGUMENTS`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       const missing = errorOf(t, await host.request("resources/read", { uri: MISSING_URI }));
@@ -113,7 +114,8 @@ for (const era of FIXTURE_ERAS) {
       t.like(value(t, await host.request("resources/read", { uri: HELLO_URI })), { contents: [{ text: HELLO_TEXT }] });
     });
 
-    test.serial(`${name}: list_changed of prompts and of resources reaches the main thread as catalogs`, async (t) => {
+    // Over HTTP through the pool in surface-*.test.ts; here over stdio, where nothing else is in the way.
+    if (transport === "stdio") test.serial(`${name}: list_changed of prompts and of resources reaches the main thread as catalogs`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       value(t, await host.request("tools/call", { name: "add_prompt", arguments: { name: "fresh_prompt" } }));
@@ -128,7 +130,8 @@ for (const era of FIXTURE_ERAS) {
       t.like(value(t, await host.request("resources/read", { uri })), { contents: [{ uri }] });
     });
 
-    test.serial(`${name}: a cancelled request ends ABORTED and the server is told; a late one ends TIMEOUT`, async (t) => {
+    // Over HTTP through the pool in surface-*.test.ts; here over stdio, where nothing else is in the way.
+    if (transport === "stdio") test.serial(`${name}: a cancelled request ends ABORTED and the server is told; a late one ends TIMEOUT`, async (t) => {
       const events = tmpFile("host-cancel");
       const host = await openHost(t, era, transport, { events });
       await host.ready();
@@ -144,7 +147,8 @@ for (const era of FIXTURE_ERAS) {
       t.is(text(value(t, await host.request("tools/call", { name: "echo", arguments: { message: "after" } }))), "after");
     });
 
-    test.serial(`${name}: a subscribed resource's updates reach resourceUpdated; after unsubscribe they stop`, async (t) => {
+    // Over HTTP through the pool in surface-*.test.ts; here over stdio, where nothing else is in the way.
+    if (transport === "stdio") test.serial(`${name}: a subscribed resource's updates reach resourceUpdated; after unsubscribe they stop`, async (t) => {
       const host = await openHost(t, era, transport);
       await host.ready();
       t.deepEqual(value(t, await host.request("resources/subscribe", { uri: COUNTER_URI })), {});
@@ -174,32 +178,6 @@ for (const era of FIXTURE_ERAS) {
     value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
     await waitFor(() => host.updates.includes(COUNTER_URI), 10_000);
     t.deepEqual(host.states.map((s) => s.state), ["connecting", "ready", "reconnecting", "ready"]);
-  });
-
-  test.serial(`${era} http: subscriptions survive the server's restart: the host subscribes again on the new process`, async (t) => {
-    const events = tmpFile("host-http-restart");
-    const env = { FIXTURE_EVENTS: events };
-    const first = await startHttpFixture("http", [], env, era);
-    let second: HttpFixture | undefined;
-    t.teardown(async () => {
-      await first.close();
-      await second?.close();
-    });
-    // The keepalive notices the dead server (legacy: ping; 2026-07-28: discover) and the host reopens.
-    const host = new HostHarness(hostSpec({ url: first.url }, { keepalive: { intervalMs: 300, timeoutMs: 1_000, failures: 1 } }));
-    t.teardown(() => host.close());
-    host.open();
-    await host.ready();
-    t.deepEqual(value(t, await host.request("resources/subscribe", { uri: COUNTER_URI })), {});
-    await first.close();
-    second = await startHttpFixture("http", ["--port", new URL(first.url).port], env, era);
-    const pid = second.pid;
-    const subscribedAgain = (e: { pid?: number; event: string; uri?: string; filter?: { resourceSubscriptions?: string[] } }) =>
-      e.pid === pid && (era === "legacy" ? e.event === "subscribe" && e.uri === COUNTER_URI : e.event === "listen" && !!e.filter?.resourceSubscriptions?.includes(COUNTER_URI));
-    await waitFor(() => readEvents(events).some(subscribedAgain), 20_000);
-    await host.ready(2, 20_000);
-    value(t, await host.request("tools/call", { name: "bump_resource", arguments: {} }));
-    await waitFor(() => host.updates.includes(COUNTER_URI), 10_000);
   });
 
   test.serial(`${era} stdio: a replacement host subscribes to spec.subscriptions at its first connect`, async (t) => {
