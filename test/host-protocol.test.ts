@@ -10,7 +10,7 @@
 import test, { type ExecutionContext } from "ava";
 import { fileURLToPath } from "node:url";
 import { BLOB_BASE64, BLOB_URI, COUNTER_URI, FILLER_PROMPTS, FILLER_RESOURCES, HELLO_TEXT, HELLO_URI, LISTED_TEMPLATES, MISSING_URI, NAMES } from "./fixtures/catalog.js";
-import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra, type HttpFixture } from "./helpers/fixtures.js";
+import { ERA_REVISION, FIXTURE_ERAS, FIXTURE_TOOL_COUNT, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
 import { hostSpec, HostHarness } from "./helpers/host-harness.js";
 import { METHODS, rpcError } from "../workers/methods.js";
 import { REQUEST_METHODS, type ConnectionSpec, type Outcome } from "../src/common/protocol.js";
