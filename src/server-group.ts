@@ -277,7 +277,8 @@ export class ServerGroup implements ConnectionOwner {
    * `timeoutMs` passed: what a session waits for before it reads what its own connections listed.
    */
   whenSettled(timeoutMs: number): Promise<void> {
-    if (this.#closed || this.connections.some((c) => c.state === "ready" || c.state === "failed")) return Promise.resolve();
+    // Settled: ready, or it has failed an attempt (a recovering connection may take its whole backoff).
+    if (this.#closed || this.connections.some((c) => c.state === "ready" || c.state === "failed" || c.failedAttempts > 0)) return Promise.resolve();
     if (this.connections.length === 0 && !this.#wantsSlot) this.#open();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
