@@ -202,7 +202,8 @@ for (const era of FIXTURE_ERAS) {
 
     writeFileSync(block, "");
     process.kill(first.pid!, "SIGKILL");
-    await waitFor(() => connectionOf(pool, "a").state === "failed", 30_000, 10);
+    // Four worker starts, each with its server start and a heap death: on a loaded machine that takes a while.
+    await waitFor(() => connectionOf(pool, "a").state === "failed", 45_000, 10);
     // The host's own reopen after the kill, then one immediate replacement and maxAttempts more: each killed its worker.
     t.is(crashes.length, 1 + 1 + reconnect.maxAttempts);
     const started = Date.now();

@@ -23,7 +23,8 @@ function routerOver(servers: Record<string, unknown>, listed: Record<string, { t
   const config = parseConfig({ servers });
   const list = Object.values(config.servers);
   const catalogs = new Catalogs(list);
-  for (const [server, lists] of Object.entries(listed)) catalogs.update(server, { tools: [], ...lists });
+  // A ready connection reports all four lists (empty for a capability the server lacks).
+  for (const [server, lists] of Object.entries(listed)) catalogs.update(server, { tools: [], prompts: [], resources: [], resourceTemplates: [], ...lists });
   catalogs.seal();
   const sessions = new Sessions(config.limits, { opened: () => {}, closed: () => {} });
   const servers_ = new Servers(list, {} as GroupHost, (s) => catalogs.has(s));
