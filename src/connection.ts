@@ -10,7 +10,7 @@ import { expose, transfer, wrap, type Remote } from "comlink";
 import { backoffDelay } from "./common/backoff.js";
 import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
-import { NOT_SENT, PING, wasNotSent, type Catalogs, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
+import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -30,6 +30,11 @@ export interface ConnectionOwner {
   onClosed(conn: Connection): void;
   /** The server's era as its connections last found it, for a host about to start (see Verdict). */
   prior(): Verdict | undefined;
+  /**
+   * A request from the server (sampling, elicitation, roots), made for `call` when the host could tell
+   * (else undefined): answered by the handler its routing picks. Never rejects.
+   */
+  serverRequest(conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>>;
 }
 
 export class Connection {
@@ -63,6 +68,8 @@ export class Connection {
   #control: Remote<HostControl> | undefined;
   /** Requests in flight here, by their id on this connection. */
   readonly #pending = new Map<number, Call>();
+  /** Server requests whose handlers run now, by the current host's id of them: aborted when they end there or the host goes. */
+  readonly #asks = new Map<number, AbortController>();
   #nextId = 0;
   /** Requests made this tick, posted together at its end (one data-plane message per tick). */
   #outbox: WireRequest[] = [];
@@ -168,7 +175,30 @@ export class Connection {
       resourceUpdated: (uri) => {
         if (host === this.#host && this.subscriptions.has(uri)) this.#owner.onResourceUpdated(this, uri);
       },
+      serverRequest: (id, method, params, origin) => this.#serverRequest(host, id, method, params, origin),
+      serverRequestEnded: (id, reason) => {
+        if (host === this.#host) this.#asks.get(id)?.abort(new Error(reason));
+      },
     };
+  }
+
+  /**
+   * A server's request for a call (`origin`, its id here) or for the connection: its handler's signal aborts
+   * when the host says the request ended, when that call ends, or when the host goes.
+   */
+  async #serverRequest(host: HostHandle, id: number, method: string, params: unknown, origin: number | undefined): Promise<Outcome<unknown>> {
+    if (host !== this.#host) return { ok: false, error: wireError("CONNECTION_LOST", "connection replaced", { mcpCode: -32603 }) };
+    const call = origin === undefined ? undefined : this.#pending.get(origin);
+    // The call ended between the server's asking and now: nobody is left to answer for it.
+    if (origin !== undefined && !call) return { ok: false, error: wireError("ABORTED", `${method}: the call that caused it has ended`, { mcpCode: -32603 }) };
+    const controller = new AbortController();
+    this.#asks.set(id, controller);
+    const signal = call ? AbortSignal.any([controller.signal, (call.asks ??= new AbortController()).signal]) : controller.signal;
+    try {
+      return await this.#owner.serverRequest(this, call, method, params, signal);
+    } finally {
+      if (this.#asks.get(id) === controller) this.#asks.delete(id);
+    }
   }
 
   #onState(s: HostState): void {
@@ -346,6 +376,8 @@ export class Connection {
     this.#outbox = [];
     this.#host = undefined;
     this.#control = undefined;
+    for (const ask of this.#asks.values()) ask.abort(new Error("the connection was lost"));
+    this.#asks.clear();
     this.#hostReady = false;
     this.#retire(host);
     const pid = this.pid;

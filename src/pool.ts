@@ -20,7 +20,17 @@ import { Sessions, checkHeaders, type Session, type SessionOptions } from "./ses
 import { NO_OPTIONS, POOL_CALLER, Requests, type Caller } from "./requests.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
-import { sessionIdProblem, sessionOptionsProblem } from "./validate.js";
+import { handlersProblem, sessionIdProblem, sessionOptionsProblem } from "./validate.js";
+import type { RequestHandlers } from "./server-requests.js";
+
+/**
+ * What cannot be config (it cannot cross to a worker): the handlers that answer servers' requests
+ * (`createPool`'s second argument). A session's own handlers (`pool.session(id, { … })`) come first for
+ * its connections and its calls; these answer the rest. A capability (`sampling`, `elicitation`, `roots`)
+ * is declared to a server only when a handler for it exists; without one, the server's request is refused
+ * with JSON-RPC -32601. See README, "Requests from servers".
+ */
+export interface PoolOptions extends RequestHandlers {}
 
 /** Options of every request. Anything here that is not as typed makes it reject with INVALID_ARGUMENTS, before it is counted or sent. */
 export interface RequestOptions {
@@ -99,9 +109,11 @@ const CHANGED_EVENT: Record<CatalogKind, string> = { tools: "tools:changed", pro
  * literal with an unknown key or a wrongly typed option does not compile; it is validated at run time too.
  * @throws McpPoolError CONFIG_INVALID when the config is invalid; nothing is started then.
  */
-export async function createPool(input: PoolConfigInput): Promise<McpPool> {
+export async function createPool(input: PoolConfigInput, options: PoolOptions = {}): Promise<McpPool> {
   const config = parseConfig(input);
-  const pool = new McpPool(config);
+  const problem = options === null || typeof options !== "object" ? `options must be an object` : handlersProblem(options as Record<string, unknown>);
+  if (problem !== undefined) throw new McpPoolError("CONFIG_INVALID", `options: ${problem}`);
+  const pool = new McpPool(config, options);
   await pool.ready();
   return pool;
 }
@@ -124,8 +136,12 @@ export class McpPool extends EventEmitter {
   #closing: Promise<void> | undefined;
 
   /** Prefer `createPool`, which validates the config and waits for the servers. */
-  constructor(config: PoolConfig) {
+  constructor(config: PoolConfig, options: PoolOptions = {}) {
     super();
+    const handlers: RequestHandlers = {};
+    if (options.onSampling !== undefined) handlers.onSampling = options.onSampling;
+    if (options.onElicitation !== undefined) handlers.onElicitation = options.onElicitation;
+    if (options.roots !== undefined) handlers.roots = options.roots;
     this.config = config;
     const { limits } = config;
     const list = Object.values(config.servers);
@@ -158,6 +174,7 @@ export class McpPool extends EventEmitter {
         payload.data = data;
         this.emit("log", payload);
       },
+      handlers,
       resourceUpdated: (conn, uri) => {
         const payload: PoolEvent = { server: conn.server, uri };
         if (conn.sessionId !== undefined) payload.sessionId = conn.sessionId;

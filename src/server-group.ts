@@ -4,11 +4,12 @@
  * calls waiting for one of them.
  */
 import type { Admission } from "./admission.js";
-import type { Call } from "./call.js";
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import type { Catalogs, ConnectionSpec, ConnectionState, Verdict } from "./common/protocol.js";
+import type { Catalogs, ClientCapabilityKind, ConnectionSpec, ConnectionState, Outcome, Verdict } from "./common/protocol.js";
+import { KINDS, type Call } from "./call.js";
+import { answer, declaredKinds, handlersFor, KIND_OF_METHOD, type RequestHandlers, type ServerRequestContext } from "./server-requests.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**
@@ -38,6 +39,8 @@ export interface GroupHost {
   catalogsChanged(conn: Connection, kinds: readonly (keyof Catalogs)[]): void;
   serverLog(conn: Connection, level: string, logger: string | undefined, data: unknown): void;
   resourceUpdated(conn: Connection, uri: string): void;
+  /** The pool's handlers for requests from servers (`createPool`'s second argument), if any. */
+  readonly handlers: RequestHandlers | undefined;
 }
 
 export class ServerGroup implements ConnectionOwner {
@@ -46,6 +49,10 @@ export class ServerGroup implements ConnectionOwner {
   readonly connections: Connection[] = [];
   readonly #host: GroupHost;
   readonly #headers: Record<string, string>;
+  /** A session's group: that session's handlers. */
+  readonly #sessionHandlers: RequestHandlers | undefined;
+  /** What its connections declare (see ConnectionSpec.clientCapabilities). */
+  readonly #clientCapabilities: ClientCapabilityKind[];
   /** Calls waiting for a connection, FIFO. */
   readonly #queue: Call[] = [];
   #queueTimer: NodeJS.Timeout | undefined;
@@ -57,11 +64,16 @@ export class ServerGroup implements ConnectionOwner {
   #onOpened: (() => void) | undefined;
   #closed = false;
 
-  constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string>) {
+  constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string>, sessionHandlers?: RequestHandlers) {
     this.config = config;
     this.sessionId = sessionId;
     this.#host = host;
     this.#headers = { ...config.headers, ...sessionHeaders };
+    this.#sessionHandlers = sessionHandlers;
+    // A session's connections declare what the session or the pool can answer. A shared connection serves
+    // every session, and declares what the pool can answer: a session's own handlers answer the requests its
+    // calls cause there, for those kinds (README, "Requests from servers").
+    this.#clientCapabilities = declaredKinds(sessionHandlers, host.handlers);
   }
 
   get waiting(): number {
@@ -140,6 +152,7 @@ export class ServerGroup implements ConnectionOwner {
       maxMessageBytes: this.#host.maxMessageBytes,
       nice: this.#host.workerNice,
       subscriptions: [],
+      clientCapabilities: this.#clientCapabilities,
     };
     const conn = new Connection(spec, this.sessionId, this.#host.supervisor, this);
     this.connections.push(conn);
@@ -344,6 +357,23 @@ export class ServerGroup implements ConnectionOwner {
   onLost(conn: Connection, cause: "server" | "worker", error: unknown): void {
     if (cause === "worker") this.#host.workerCrash(conn, error);
     this.#host.connectionEvent("lost", conn, error);
+  }
+
+  /**
+   * Routing of a server's request: a session's connection asks its session's handlers; a shared one, the
+   * handlers of the session whose call caused it (when known); both fall back on the pool's. A session's
+   * handler never answers for another session's connection or call.
+   */
+  serverRequest(_conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>> {
+    const kind = KIND_OF_METHOD[method];
+    const session = this.sessionId !== undefined ? undefined : call?.session;
+    const own = this.sessionId !== undefined ? this.#sessionHandlers : session?.handlers;
+    const sessionId = this.sessionId ?? session?.id;
+    const handlers = kind === undefined ? undefined : handlersFor(kind, own, this.#host.handlers);
+    const ctx: ServerRequestContext = { server: this.config.name, signal };
+    if (sessionId !== undefined) ctx.sessionId = sessionId;
+    if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
+    return answer(method, params, handlers, ctx);
   }
 
   prior(): Verdict | undefined {

@@ -75,10 +75,27 @@ function callOptionsProblem(options: Record<string, unknown>): string | undefine
 export function sessionOptionsProblem(options: unknown): string | undefined {
   if (options === null || typeof options !== "object" || Array.isArray(options)) return `session options must be an object, not ${kindOf(options)}`;
   try {
-    return headersProblem((options as Record<string, unknown>).headers);
+    return headersProblem((options as Record<string, unknown>).headers) ?? handlersProblem(options as Record<string, unknown>);
   } catch (error) {
     return `reading the session options threw: ${describe(error)}`;
   }
+}
+
+/** The handlers for requests from servers, of the pool or of a session. */
+export function handlersProblem(options: Record<string, unknown>): string | undefined {
+  for (const name of ["onSampling", "onElicitation"]) {
+    const fn = options[name];
+    if (fn !== undefined && typeof fn !== "function") return `${name} must be a function, not ${kindOf(fn)}`;
+  }
+  const roots = options.roots;
+  if (roots === undefined || typeof roots === "function") return undefined;
+  if (!Array.isArray(roots)) return `roots must be a list of roots or a function, not ${kindOf(roots)}`;
+  for (const [i, root] of roots.entries()) {
+    if (root === null || typeof root !== "object" || typeof (root as { uri?: unknown }).uri !== "string" || !(root as { uri: string }).uri.startsWith("file://")) {
+      return `roots[${i}] must be { uri: "file://…", name? }`;
+    }
+  }
+  return undefined;
 }
 
 function headersProblem(headers: unknown): string | undefined {

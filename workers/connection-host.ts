@@ -33,6 +33,7 @@ import { CallStreams, messageOf } from "./http-calls.js";
 import { closeLink, createTransport, describe, endHttpSession, isNegotiationFailure, negotiationOf, pidOf, PoolClient, type Link } from "./link.js";
 import { Listings, type ListingHost } from "./listings.js";
 import { Requests, type RequestHost } from "./requests.js";
+import { capabilitiesOf, ServerAsks } from "./server-requests.js";
 import { Subscriptions, type SubscriptionHost } from "./subscriptions.js";
 import { deferredValidator } from "./validators.js";
 
@@ -59,6 +60,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   readonly #control: MessagePort;
   readonly listings: Listings;
   readonly subscriptions: Subscriptions;
+  /** Requests from the server, answered by the main thread's handlers. */
+  readonly asks: ServerAsks;
   readonly #requests: Requests;
   /** The main thread's side of the control plane, from `open()`. */
   #main: Remote<MainControl> | undefined;
@@ -83,6 +86,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     this.done = new Promise((resolve) => (this.#markDone = resolve));
     this.listings = new Listings(this);
     this.subscriptions = new Subscriptions(this, task.spec.subscriptions);
+    this.asks = new ServerAsks(() => this.#main, task.spec.clientCapabilities ?? []);
     this.#requests = new Requests(this);
     // Methods are exposed by name; bind them so comlink calls land on this instance.
     expose({ open: this.open.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) } satisfies HostControl, task.control as never);
@@ -113,6 +117,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       this.#state = "closing";
       this.#wake?.();
       this.#requests.abandonAll(wireError("ABORTED", "pool closing"));
+      this.asks.endAll("the connection is closing");
       // Interrupts an attempt in progress; #run() does the rest of the teardown.
       const link = this.#link;
       if (link) void endHttpSession(link).then(() => closeLink(link));
@@ -262,7 +267,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         onoversize: () => this.#oversize(link),
       }, streams);
       const client = new PoolClient(CLIENT_INFO, {
-        capabilities: {},
+        capabilities: capabilitiesOf(spec.clientCapabilities ?? []),
         jsonSchemaValidator: deferredValidator,
         versionNegotiation: { mode: negotiationOf(spec.protocol), probe: { timeoutMs: Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) } },
       });
@@ -281,6 +286,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         if (spec.transport === "sse" && error instanceof SseError) this.lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       this.#listenOn(mine);
+      this.asks.register(client, () => this.#requests.soleInFlight(mine));
       this.#link = mine;
       try {
         await client.connect(transport, { timeout: spec.connectTimeoutMs, ...(prior ? { prior } : {}) });

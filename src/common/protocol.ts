@@ -93,7 +93,16 @@ export interface ConnectionSpec {
    * them again at its first connect, as any host does after a reopen.
    */
   subscriptions: string[];
+  /**
+   * The client capabilities this connection declares (`sampling`, `elicitation` form and URL, `roots`):
+   * only those a handler on the main thread can answer. The host registers a request handler on its
+   * client for each; the SDK refuses any other server request with -32601.
+   */
+  clientCapabilities: ClientCapabilityKind[];
 }
+
+/** A client capability the pool declares when a handler for it exists. */
+export type ClientCapabilityKind = "sampling" | "elicitation" | "roots";
 
 /**
  * What the piscina task receives: the connection's spec and its two ports, one per plane.
@@ -187,7 +196,7 @@ export interface HostState {
 
 /**
  * The main thread's side of the control plane, handed to the host in `open()` as a comlink proxy. Each
- * method returns nothing and never throws: the host does not wait for the main thread.
+ * method but `serverRequest` returns nothing and never throws: the host does not wait for the main thread.
  */
 export interface MainControl {
   state(state: HostState): void;
@@ -199,6 +208,15 @@ export interface MainControl {
   log(level: LoggingLevel, logger: string | undefined, data: unknown): void;
   /** `notifications/resources/updated` for a URI this connection subscribed to. */
   resourceUpdated(uri: string): void;
+  /**
+   * A server asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`): the main
+   * thread runs the handler that answers it. `id` is the host's for this ask (see `serverRequestEnded`);
+   * `origin` is the `WireRequest.id` of the call that caused it, when the host can tell. Never rejects:
+   * the outcome is the handler's answer or the error the server gets.
+   */
+  serverRequest(id: number, method: string, params: unknown, origin: number | undefined): Promise<Outcome<unknown>>;
+  /** The ask `id` is over on the host's side (the server cancelled it, its call ended): its handler's signal aborts. */
+  serverRequestEnded(id: number, reason: string): void;
 }
 
 /**
