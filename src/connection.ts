@@ -35,6 +35,8 @@ export interface ConnectionOwner {
    * (else undefined): answered by the handler its routing picks. Never rejects.
    */
   serverRequest(conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>>;
+  /** Headers for the next connect of `conn` (see ConnectionSpec.dynamicHeaders). Never rejects. */
+  headers(conn: Connection): Promise<Outcome<Record<string, string>>>;
 }
 
 export class Connection {
@@ -176,6 +178,7 @@ export class Connection {
         if (host === this.#host && this.subscriptions.has(uri)) this.#owner.onResourceUpdated(this, uri);
       },
       serverRequest: (id, method, params, origin) => this.#serverRequest(host, id, method, params, origin),
+      headers: () => this.#owner.headers(this),
       serverRequestEnded: (id, reason) => {
         if (host === this.#host) this.#asks.get(id)?.abort(new Error(reason));
       },

@@ -21,7 +21,7 @@ import { NO_OPTIONS, POOL_CALLER, Requests, type Caller } from "./requests.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
 import { handlersProblem, sessionIdProblem, sessionOptionsProblem } from "./validate.js";
-import type { RequestHandlers } from "./server-requests.js";
+import type { HeadersFunction, RequestHandlers } from "./server-requests.js";
 
 /**
  * What cannot be config (it cannot cross to a worker): the handlers that answer servers' requests
@@ -30,7 +30,16 @@ import type { RequestHandlers } from "./server-requests.js";
  * is declared to a server only when a handler for it exists; without one, the server's request is refused
  * with JSON-RPC -32601. See README, "Requests from servers".
  */
-export interface PoolOptions extends RequestHandlers {}
+export interface PoolOptions extends RequestHandlers {
+  /**
+   * HTTP headers for every HTTP/SSE connection, awaited before each connect and reconnect (`ctx`:
+   * `{ server, sessionId? }`, `sessionId` for a session's own connection): fresh credentials. They go over
+   * the server's configured headers; a session's own headers go over them. What it throws (or a value
+   * that is not valid headers) fails that connect attempt, its error in the message. An HTTP 401 on a
+   * request makes the pool ask once more and reconnect once before the request fails (SERVER_UNAVAILABLE).
+   */
+  headers?: HeadersFunction;
+}
 
 /** Options of every request. Anything here that is not as typed makes it reject with INVALID_ARGUMENTS, before it is counted or sent. */
 export interface RequestOptions {
@@ -111,7 +120,12 @@ const CHANGED_EVENT: Record<CatalogKind, string> = { tools: "tools:changed", pro
  */
 export async function createPool(input: PoolConfigInput, options: PoolOptions = {}): Promise<McpPool> {
   const config = parseConfig(input);
-  const problem = options === null || typeof options !== "object" ? `options must be an object` : handlersProblem(options as Record<string, unknown>);
+  const problem =
+    options === null || typeof options !== "object"
+      ? `options must be an object`
+      : options.headers !== undefined && typeof options.headers !== "function"
+        ? `headers must be a function (fixed headers go in the config)`
+        : handlersProblem(options as Record<string, unknown>);
   if (problem !== undefined) throw new McpPoolError("CONFIG_INVALID", `options: ${problem}`);
   const pool = new McpPool(config, options);
   await pool.ready();
@@ -175,6 +189,7 @@ export class McpPool extends EventEmitter {
         this.emit("log", payload);
       },
       handlers,
+      headers: typeof options.headers === "function" ? options.headers : undefined,
       resourceUpdated: (conn, uri) => {
         const payload: PoolEvent = { server: conn.server, uri };
         if (conn.sessionId !== undefined) payload.sessionId = conn.sessionId;
@@ -288,7 +303,7 @@ export class McpPool extends EventEmitter {
     if (problem !== undefined) throw new McpPoolError("INVALID_ARGUMENTS", problem);
     // The handle keeps what was checked: later changes to the caller's object do not reach it.
     const own: SessionOptions = { ...options };
-    if (options.headers !== undefined) own.headers = { ...options.headers };
+    if (options.headers !== undefined) own.headers = typeof options.headers === "function" ? options.headers : { ...options.headers };
     const open = this.#sessions.get(id);
     if (open && !open.closing) checkHeaders(open, own);
     const caller: Caller = { sessionId: id, handleOptions: own };

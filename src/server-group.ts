@@ -9,7 +9,9 @@ import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError } from "./errors.js";
 import type { Catalogs, ClientCapabilityKind, ConnectionSpec, ConnectionState, Outcome, Verdict } from "./common/protocol.js";
 import { KINDS, type Call } from "./call.js";
-import { answer, declaredKinds, handlersFor, KIND_OF_METHOD, type RequestHandlers, type ServerRequestContext } from "./server-requests.js";
+import { answer, declaredKinds, handlersFor, KIND_OF_METHOD, type HeadersContext, type HeadersFunction, type RequestHandlers, type ServerRequestContext } from "./server-requests.js";
+import { wireError } from "./common/protocol.js";
+import { headerValuesProblem } from "./validate.js";
 import type { Supervisor } from "./supervisor.js";
 
 /**
@@ -41,6 +43,8 @@ export interface GroupHost {
   resourceUpdated(conn: Connection, uri: string): void;
   /** The pool's handlers for requests from servers (`createPool`'s second argument), if any. */
   readonly handlers: RequestHandlers | undefined;
+  /** The pool's `headers` function (`createPool`'s second argument), if any. */
+  readonly headers: HeadersFunction | undefined;
 }
 
 export class ServerGroup implements ConnectionOwner {
@@ -49,6 +53,8 @@ export class ServerGroup implements ConnectionOwner {
   readonly connections: Connection[] = [];
   readonly #host: GroupHost;
   readonly #headers: Record<string, string>;
+  /** A session's group whose headers are a function. */
+  readonly #sessionHeadersFn: HeadersFunction | undefined;
   /** A session's group: that session's handlers. */
   readonly #sessionHandlers: RequestHandlers | undefined;
   /** What its connections declare (see ConnectionSpec.clientCapabilities). */
@@ -64,11 +70,12 @@ export class ServerGroup implements ConnectionOwner {
   #onOpened: (() => void) | undefined;
   #closed = false;
 
-  constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string>, sessionHandlers?: RequestHandlers) {
+  constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string> | HeadersFunction, sessionHandlers?: RequestHandlers) {
     this.config = config;
     this.sessionId = sessionId;
     this.#host = host;
-    this.#headers = { ...config.headers, ...sessionHeaders };
+    this.#sessionHeadersFn = typeof sessionHeaders === "function" ? sessionHeaders : undefined;
+    this.#headers = { ...config.headers, ...(typeof sessionHeaders === "function" ? {} : sessionHeaders) };
     this.#sessionHandlers = sessionHandlers;
     // A session's connections declare what the session or the pool can answer. A shared connection serves
     // every session, and declares what the pool can answer: a session's own handlers answer the requests its
@@ -153,6 +160,7 @@ export class ServerGroup implements ConnectionOwner {
       nice: this.#host.workerNice,
       subscriptions: [],
       clientCapabilities: this.#clientCapabilities,
+      dynamicHeaders: c.transport !== "stdio" && (this.#host.headers !== undefined || this.#sessionHeadersFn !== undefined),
     };
     const conn = new Connection(spec, this.sessionId, this.#host.supervisor, this);
     this.connections.push(conn);
@@ -374,6 +382,30 @@ export class ServerGroup implements ConnectionOwner {
     if (sessionId !== undefined) ctx.sessionId = sessionId;
     if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
     return answer(method, params, handlers, ctx);
+  }
+
+  /**
+   * A connection's headers for its next connect: the server's, under the pool's function's, under the
+   * session's (object or function). Never rejects: a function that throws, or gives something that is not
+   * headers, fails that connect attempt with its error.
+   */
+  async headers(_conn: Connection): Promise<Outcome<Record<string, string>>> {
+    const ctx: HeadersContext = { server: this.config.name };
+    if (this.sessionId !== undefined) ctx.sessionId = this.sessionId;
+    const merged: Record<string, string> = { ...this.#headers };
+    for (const [fn, name] of [[this.#host.headers, "the pool's headers function"], [this.#sessionHeadersFn, "the session's headers function"]] as const) {
+      if (!fn) continue;
+      let got: unknown;
+      try {
+        got = await fn({ ...ctx });
+      } catch (error) {
+        return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} threw: ${error instanceof Error ? error.message : String(error)}`) };
+      }
+      const problem = headerValuesProblem(got);
+      if (problem !== undefined) return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} gave no valid headers: ${problem}`) };
+      Object.assign(merged, got);
+    }
+    return { ok: true, value: merged };
   }
 
   prior(): Verdict | undefined {

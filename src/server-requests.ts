@@ -38,6 +38,16 @@ export interface RequestHandlers {
   roots?: Root[] | ((ctx: ServerRequestContext) => Root[] | Promise<Root[]>);
 }
 
+/** What a `headers` function is told of the connection it gives headers for. */
+export interface HeadersContext {
+  server: string;
+  /** The session whose own connection this is; undefined for a shared connection. */
+  sessionId?: string;
+}
+
+/** HTTP headers for a connection: awaited before each connect and reconnect of the connections it applies to. */
+export type HeadersFunction = (ctx: HeadersContext) => Record<string, string> | Promise<Record<string, string>>;
+
 /** The client capability each server request needs, by its MCP method. */
 export const KIND_OF_METHOD: Readonly<Record<string, ClientCapabilityKind>> = {
   "sampling/createMessage": "sampling",

@@ -7,7 +7,7 @@ import type { Catalogs } from "./catalogs.js";
 import type { PoolConfig, ServerConfig } from "./config.js";
 import { McpPoolError } from "./errors.js";
 import { ServerGroup, type GroupHost } from "./server-group.js";
-import type { RequestHandlers } from "./server-requests.js";
+import type { HeadersFunction, RequestHandlers } from "./server-requests.js";
 import { sameHeaders } from "./validate.js";
 
 export interface SessionOptions extends RequestHandlers {
@@ -16,12 +16,19 @@ export interface SessionOptions extends RequestHandlers {
    * Fixed while the session is open: other headers for an open session are INVALID_ARGUMENTS (names
    * compare case-insensitively); a handle without headers uses the open session as it is.
    */
-  headers?: Record<string, string>;
+  /**
+   * Or a function, awaited before each connect and reconnect of this session's own connections (with
+   * `{ server, sessionId }`): fresh credentials. Its headers go over the pool's and the server's. What it
+   * throws fails that connect attempt (the error in the message). Fixed while the session is open (compared by identity).
+   */
+  headers?: Record<string, string> | HeadersFunction;
 }
 
 export class Session {
   readonly id: string;
   readonly headers: Record<string, string>;
+  /** Its headers when given as a function (then `headers` is empty). */
+  readonly headersFn: HeadersFunction | undefined;
   /** Its handlers for requests from servers (fixed while it is open, as its headers are). */
   readonly handlers: RequestHandlers;
   /** The last headers object a handle gave that matched `headers` (see Sessions.open). */
@@ -41,7 +48,9 @@ export class Session {
 
   constructor(id: string, options: SessionOptions = {}) {
     this.id = id;
-    this.headers = { ...options.headers };
+    const headers = options.headers;
+    this.headersFn = typeof headers === "function" ? headers : undefined;
+    this.headers = typeof headers === "function" ? {} : { ...headers };
     const handlers: RequestHandlers = {};
     if (options.onSampling !== undefined) handlers.onSampling = options.onSampling;
     if (options.onElicitation !== undefined) handlers.onElicitation = options.onElicitation;
@@ -53,7 +62,7 @@ export class Session {
   group(server: ServerConfig, host: GroupHost): ServerGroup {
     let group = this.groups.get(server.name);
     if (!group) {
-      group = new ServerGroup(server, host, this.id, this.headers, this.handlers);
+      group = new ServerGroup(server, host, this.id, this.headersFn ?? this.headers, this.handlers);
       this.groups.set(server.name, group);
     }
     return group;
@@ -173,6 +182,10 @@ export function checkHeaders(session: Session, options: SessionOptions | undefin
     }
   }
   const headers = options?.headers;
+  if (typeof headers === "function" || session.headersFn !== undefined) {
+    if (headers === undefined || headers === session.headersFn) return;
+    throw new McpPoolError("INVALID_ARGUMENTS", `session "${session.id}" is open with other headers; a session's headers are fixed until it closes`);
+  }
   // A handle's headers are its own frozen copy: once found the same, that object is not compared again.
   if (headers === undefined || headers === session.acceptedHeaders) return;
   if (sameHeaders(session.headers, headers)) {

@@ -99,7 +99,12 @@ export function handlersProblem(options: Record<string, unknown>): string | unde
 }
 
 function headersProblem(headers: unknown): string | undefined {
-  if (headers === undefined) return undefined;
+  if (headers === undefined || typeof headers === "function") return undefined;
+  return headerValuesProblem(headers);
+}
+
+/** Headers as an object of names to strings (a session's, or what a headers function gave). */
+export function headerValuesProblem(headers: unknown): string | undefined {
   if (headers === null || typeof headers !== "object" || Array.isArray(headers)) return `headers must be an object of header names to strings, not ${kindOf(headers)}`;
   const seen = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {

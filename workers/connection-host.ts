@@ -77,6 +77,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   /** Attempts in a row that failed under #prior without a word from the server. */
   #unheard = 0;
   #keepalive: NodeJS.Timeout | undefined;
+  /** The last link was lost to a 401: the next one is opened with headers asked again, once (see Link.after401). */
+  #after401 = false;
 
   constructor(task: HostTask) {
     this.spec = task.spec;
@@ -183,6 +185,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       if (this.#closing) break;
       if (ready) {
         failures = 0;
+        this.#after401 = false;
         const link = this.#link!;
         this.#setState("ready", 0, undefined, ready);
         this.listings.flushStale(link);
@@ -196,6 +199,12 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         continue; // the first reopen after a loss is immediate
       }
       failures++;
+      // The reconnect after a 401, with headers asked again, failed too: that was the one try; calls fail now
+      // (SERVER_UNAVAILABLE) rather than wait through the backoff, and the server is probed as a failed one.
+      if (this.#after401) {
+        this.#after401 = false;
+        failures = Math.max(failures, reconnect.maxAttempts + 1);
+      }
       if (failures > reconnect.maxAttempts) {
         this.#setState("failed", failures, error);
         await this.#sleep(reconnect.probeIntervalMs);
@@ -261,7 +270,9 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link)) : undefined;
-      const transport = createTransport(spec, {
+      const headers = spec.dynamicHeaders ? await this.#headers() : spec.headers;
+      if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
+      const transport = createTransport(spec.dynamicHeaders ? { ...spec, headers } : spec, {
         onpid: (pid, startTime) => this.#main?.pid(pid, startTime).catch(ignore),
         onheard: () => link && (link.heard = true),
         onoversize: () => this.#oversize(link),
@@ -273,7 +284,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       });
       let lostResolve!: () => void;
       const lost = new Promise<void>((resolve) => (lostResolve = resolve));
-      const mine: Link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost, streams, stale: new Set() };
+      const mine: Link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost, streams, stale: new Set(), after401: this.#after401, unauthorized: this.#unauthorized };
       link = mine;
       client.onclose = () => {
         mine.closed = true;
@@ -344,6 +355,31 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       this.#main?.log(n.params.level, n.params.logger, n.params.data).catch(ignore);
     });
   }
+
+  /** The headers for this connect, from the main thread's functions; what they throw fails the attempt. */
+  async #headers(): Promise<Record<string, string>> {
+    const main = this.#main;
+    if (!main) throw new Error("the pool is gone");
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the headers function did not answer within ${this.spec.connectTimeoutMs} ms`)), this.spec.connectTimeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([main.headers(), bound]);
+      if (!outcome.ok) throw new Error(outcome.error.message);
+      return outcome.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A request on `link` got HTTP 401: reconnect with headers asked again, unless that was just done (see Link.after401). */
+  readonly #unauthorized = (link: Link): boolean => {
+    if (link.after401 || this.#closing) return false;
+    this.#after401 = true;
+    this.lose(link, wireError("CONNECTION_LOST", "HTTP 401 from server: reconnecting with fresh headers"));
+    return true;
+  };
 
   #oversize(link: Link | undefined): void {
     if (!link || link.closed) return;

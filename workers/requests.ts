@@ -146,6 +146,7 @@ export class Requests {
     if (r.wireId !== 0) this.#byWireId.delete(r.wireId);
     clearTimeout(r.timer);
     r.rounds?.abort();
+    if (outcome.ok) r.link.after401 = false;
     if (r.asks) for (const ask of r.asks) this.#host.asks.end(ask, outcome.ok ? "the call ended" : `the call ended: ${outcome.error.message}`);
     if (r.http) r.link.streams!.callEnded(r.http, outcome.ok);
     // Its progress goes out ahead of its result.

@@ -99,6 +99,8 @@ export interface ConnectionSpec {
    * client for each; the SDK refuses any other server request with -32601.
    */
   clientCapabilities: ClientCapabilityKind[];
+  /** HTTP/SSE: the headers come from a function on the main thread, asked before each connect (`MainControl.headers`). */
+  dynamicHeaders?: boolean;
 }
 
 /** A client capability the pool declares when a handler for it exists. */
@@ -217,6 +219,8 @@ export interface MainControl {
   serverRequest(id: number, method: string, params: unknown, origin: number | undefined): Promise<Outcome<unknown>>;
   /** The ask `id` is over on the host's side (the server cancelled it, its call ended): its handler's signal aborts. */
   serverRequestEnded(id: number, reason: string): void;
+  /** The headers for the next connect (spec `dynamicHeaders`): the pool's and the session's functions, awaited. Never rejects. */
+  headers(): Promise<Outcome<Record<string, string>>>;
 }
 
 /**

@@ -112,6 +112,9 @@ export class HostHarness implements MainControl {
     return { ok: false, error: { code: "PROTOCOL_ERROR", message: `no handler for ${method}`, mcpCode: -32601 } };
   }
   serverRequestEnded(): void {}
+  async headers(): Promise<Outcome<Record<string, string>>> {
+    return { ok: true, value: {} };
+  }
 
   #onData(message: ToMain): void {
     if (message.op === "results") {
