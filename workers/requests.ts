@@ -258,11 +258,10 @@ export class Requests {
    * input request is asked of the main thread with this request's id, so that the handlers of the session
    * whose call it is answer it, and of no other. Each round goes out on a fresh JSON-RPC id, with the answers
    * (`inputResponses`) and the byte-exact `requestState`, under the request's own timer, up to
-   * MAX_INPUT_ROUNDS. A tools/call that only wants a retry at its first round still goes through the SDK's
-   * client, which did so before (no handler is involved there).
+   * MAX_INPUT_ROUNDS. Only a tool with `Mcp-Param-*` headers goes through the SDK's client (#viaSdk), rounds
+   * included: there a request is tied to its call only as in the legacy era (ServerAsks.register).
    */
   #inputRequired(r: Pending, result: Record<string, unknown>, asks: boolean): void {
-    if (!asks && r.method === "tools/call" && r.round === 0) return this.#viaSdk(r);
     if (++r.round > MAX_INPUT_ROUNDS) return this.#settle(r, fail("PROTOCOL_ERROR", `${r.method} still required input after ${MAX_INPUT_ROUNDS} rounds`));
     const requestState = typeof result.requestState === "string" ? result.requestState : undefined;
     const entries = asks ? Object.entries(result.inputRequests as Record<string, unknown>) : [];
@@ -270,7 +269,7 @@ export class Requests {
       const method = (entry as { method?: unknown } | null)?.method;
       if (typeof method !== "string") return this.#settle(r, fail("PROTOCOL_ERROR", `the server sent an invalid input request ${JSON.stringify(key)}`));
       if (!this.#host.asks.declares(method)) {
-        return this.#settle(r, fail("PROTOCOL_ERROR", `the server asks the client for ${method} on ${r.method}, which no handler of this pool answers (give the pool or the session a handler for it)`));
+        return this.#settle(r, fail("PROTOCOL_ERROR", `the server asks the client for input (${method}) on ${r.method}, which no handler of this pool answers (give the pool or the session a handler for it)`));
       }
     }
     // This round's leg is answered: its id and stream are done with.
@@ -316,10 +315,8 @@ export class Requests {
   }
 
   /**
-   * Hands a tools/call to the SDK's `callTool()`, for what the lean path does not do: a server's
-   * `input_required` rounds (the SDK answers them through its handlers and retries the call, up to its
-   * round limit; there is no way to hand it a result we hold, so the call starts over), and the
-   * `Mcp-Param-*` headers of a tool that declares them. Under the request's own deadline and
+   * Hands a tools/call to the SDK's `callTool()`, for what the lean path does not do: the `Mcp-Param-*`
+   * headers of a tool that declares them (its `input_required` rounds then go through the SDK's driver). Under the request's own deadline and
    * cancellation; its progress as the lean path posts it.
    */
   #viaSdk(r: Pending): void {
