@@ -30,7 +30,7 @@ import {
 import { backoffDelay } from "../src/common/backoff.js";
 import { lowerThreadPriority } from "./priority.js";
 import { CallStreams, messageOf } from "./http-calls.js";
-import { closeLink, createTransport, describe, endHttpSession, isNegotiationFailure, negotiationOf, pidOf, PoolClient, type Link } from "./link.js";
+import { closeLink, createTransport, describe, endHttpSession, httpStatusOf, isNegotiationFailure, negotiationOf, pidOf, PoolClient, type Link } from "./link.js";
 import { Listings, type ListingHost } from "./listings.js";
 import { Requests, type RequestHost } from "./requests.js";
 import { capabilitiesOf, ServerAsks } from "./server-requests.js";
@@ -337,7 +337,11 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     } catch (error) {
       await closeLink(link);
       const as = prior ? ` (as a ${prior.kind === "modern" ? "2026-07-28" : "legacy"} server, as it was last found)` : "";
-      return { error: wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${as}: ${messageOf(error)}`), heard: link?.heard ?? false };
+      // The status, when the SDK's message leaves it out (a 401 of expired credentials).
+      const status = httpStatusOf(error);
+      const http = typeof status === "number" && !messageOf(error).includes(String(status)) ? ` (HTTP ${status})` : "";
+      const data = typeof status === "number" ? { data: { httpStatus: status } } : undefined;
+      return { error: wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${as}: ${messageOf(error)}${http}`, data), heard: link?.heard ?? false };
     }
   }
 

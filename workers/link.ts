@@ -187,7 +187,7 @@ export async function closeLink(link: Link | undefined): Promise<void> {
  * The HTTP status of a failed request, if the error is one: Streamable HTTP and SSE errors carry a
  * code, the legacy SSE transport's POST failure only says it in its message.
  */
-function httpStatusOf(error: unknown): number | undefined | null {
+export function httpStatusOf(error: unknown): number | undefined | null {
   if (error instanceof SdkHttpError) return error.status;
   if (error instanceof SseError) return error.code;
   const m = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;
