@@ -6,9 +6,11 @@
  * the pool sends the call again with the answer. Bounded throughout; every pool is closed in teardown.
  */
 import test from "ava";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import type { CallToolResult, ElicitResult } from "@modelcontextprotocol/client";
 import { createPool, McpPoolError, type PoolOptions, type ServerRequestContext } from "../src/index.js";
-import { assertEra, FIXTURE_ERAS, startHttpFixture, stdioServer, within, type FixtureEra } from "./helpers/fixtures.js";
+import { assertEra, FIXTURE_ERAS, startHttpFixture, stdioServer, waitFor, within, type FixtureEra } from "./helpers/fixtures.js";
 
 function text(result: CallToolResult): string {
   const first = result.content[0];
@@ -270,4 +272,57 @@ test.serial("a session's handlers are fixed while it is open: other handlers for
   t.notThrows(() => pool.session("u"));
   const error = t.throws(() => pool.session("u", { onElicitation: () => ({ action: "cancel" as const }) }));
   t.is((error as McpPoolError).code, "INVALID_ARGUMENTS");
+});
+
+test.serial("legacy: a handler whose connection dies (the server is killed) sees its signal abort", async (t) => {
+  let signal: AbortSignal | undefined;
+  let asked!: () => void;
+  const reached = new Promise<void>((resolve) => (asked = resolve));
+  const pool = await createPool({ servers: { s: stdioServer() } }, {
+    onElicitation: (_params, ctx) => {
+      signal = ctx.signal;
+      asked();
+      return new Promise(() => {});
+    },
+  });
+  t.teardown(() => pool.close());
+  const call = pool.callTool("s__ask", { kind: "elicitation" }, { timeoutMs: 15_000 }).then(() => undefined, (e: unknown) => e);
+  await within(10_000, "the handler is asked", reached);
+  process.kill(pool.stats().servers.s!.connections[0]!.pid!, "SIGKILL");
+  await within(5_000, "the handler's signal", new Promise<void>((resolve) => (signal!.aborted ? resolve() : signal!.addEventListener("abort", () => resolve()))));
+  const error = await within(15_000, "the call", call);
+  t.true(error instanceof McpPoolError);
+  t.is((error as McpPoolError).code, "CONNECTION_LOST");
+});
+
+const requireFrom = createRequire(import.meta.url);
+const EVERYTHING = join(dirname(requireFrom.resolve("@modelcontextprotocol/server-everything/package.json")), "dist", "index.js");
+
+test.serial("server-everything: trigger-sampling-request, trigger-elicitation-request, trigger-url-elicitation and get-roots-list are answered by the pool's handlers", async (t) => {
+  const seen: Array<{ kind: string; ctx: ServerRequestContext; params: unknown }> = [];
+  const handlers = recordingHandlers(seen);
+  const pool = await createPool({ servers: { e: { command: process.execPath, args: [EVERYTHING, "stdio"], stderr: "ignore" } } }, {
+    ...handlers,
+    // Its form asks for fields of its own: declining is a valid answer whatever they are.
+    onElicitation: (params, ctx) => (seen.push({ kind: "elicitation", ctx, params }), (params as { mode?: string }).mode === "url" ? { action: "accept" } : { action: "decline" }),
+  });
+  t.teardown(() => pool.close());
+  // Registered once the server has read the client's capabilities, then announced with list_changed.
+  const wanted = ["e__trigger-sampling-request", "e__trigger-elicitation-request", "e__trigger-url-elicitation", "e__get-roots-list"];
+  await waitFor(async () => {
+    const names = (await pool.listTools()).map((tool) => tool.name);
+    return wanted.every((name) => names.includes(name));
+  }, 20_000);
+  const sampled = await within(20_000, "sampling", pool.callTool("e__trigger-sampling-request", { prompt: "hello", maxTokens: 20 }));
+  t.not(sampled.isError, true);
+  t.regex(JSON.stringify(sampled.content), /a summary/);
+  const elicited = await within(20_000, "elicitation", pool.callTool("e__trigger-elicitation-request", {}));
+  t.not(elicited.isError, true);
+  t.regex(JSON.stringify(elicited.content), /decline/i);
+  const url = await within(20_000, "url elicitation", pool.callTool("e__trigger-url-elicitation", { url: "https://example.com/auth" }));
+  t.not(url.isError, true);
+  const roots = await within(20_000, "roots", pool.callTool("e__get-roots-list", {}));
+  t.regex(JSON.stringify(roots.content), /file:\/\/\/srv\/work/);
+  t.deepEqual(seen.map((s) => s.kind), ["sampling", "elicitation", "elicitation", "roots"]);
+  for (const { ctx } of seen) t.is(ctx.server, "e");
 });
