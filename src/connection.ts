@@ -10,7 +10,7 @@ import { expose, transfer, wrap, type Remote } from "comlink";
 import { backoffDelay } from "./common/backoff.js";
 import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
-import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
+import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ClientCapabilityKind, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
@@ -35,6 +35,8 @@ export interface ConnectionOwner {
    * (else undefined): answered by the handler its routing picks. Never rejects.
    */
   serverRequest(conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>>;
+  /** What `call`'s session can answer that this connection does not declare (see WireRequest.capabilities). */
+  moreCapabilities(call: Call): ClientCapabilityKind[] | undefined;
   /** Headers for the next connect of `conn` (see ConnectionSpec.dynamicHeaders). Never rejects. */
   headers(conn: Connection): Promise<Outcome<Record<string, string>>>;
 }
@@ -284,7 +286,13 @@ export class Connection {
     this.calls++;
     this.lastUsed = Date.now();
     if (this.#outbox.length === 0) process.nextTick(this.#flush);
-    this.#outbox.push({ id, method: call.kind.method, params: call.params, timeoutMs, progress: call.onProgress !== undefined });
+    const request: WireRequest = { id, method: call.kind.method, params: call.params, timeoutMs, progress: call.onProgress !== undefined };
+    // Only a session with handlers of its own has anything more to declare.
+    if (call.session?.hasHandlers && this.verdict?.kind === "modern") {
+      const more = this.#owner.moreCapabilities(call);
+      if (more) request.capabilities = more;
+    }
+    this.#outbox.push(request);
   }
 
   /** A call in flight here ended on the caller's side (deadline, abort): the host cancels it on the server. */

@@ -79,7 +79,8 @@ export class ServerGroup implements ConnectionOwner {
     this.#sessionHandlers = sessionHandlers;
     // A session's connections declare what the session or the pool can answer. A shared connection serves
     // every session, and declares what the pool can answer: a session's own handlers answer the requests its
-    // calls cause there, for those kinds (README, "Requests from servers").
+    // calls cause there, for those kinds, and in the 2026-07-28 era for the kinds its calls declare per request
+    // (moreCapabilities; README, "Requests from servers").
     this.#clientCapabilities = declaredKinds(sessionHandlers, host.handlers);
   }
 
@@ -382,6 +383,17 @@ export class ServerGroup implements ConnectionOwner {
     if (sessionId !== undefined) ctx.sessionId = sessionId;
     if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
     return answer(method, params, handlers, ctx);
+  }
+
+  /**
+   * 2026-07-28 on a shared connection: the kinds `call`'s session has handlers for that the connection does
+   * not declare. That era declares capabilities per request, so a session's handlers answer its calls'
+   * input requests there even when the pool has none; the legacy era declares once per connection.
+   */
+  moreCapabilities(call: Call): ClientCapabilityKind[] | undefined {
+    if (this.sessionId !== undefined || !call.session) return undefined;
+    const more = declaredKinds(call.session.handlers).filter((kind) => !this.#clientCapabilities.includes(kind));
+    return more.length > 0 ? more : undefined;
   }
 
   /**

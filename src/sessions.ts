@@ -31,6 +31,7 @@ export class Session {
   readonly headersFn: HeadersFunction | undefined;
   /** Its handlers for requests from servers (fixed while it is open, as its headers are). */
   readonly handlers: RequestHandlers;
+  readonly hasHandlers: boolean;
   /** The last headers object a handle gave that matched `headers` (see Sessions.open). */
   acceptedHeaders: Readonly<Record<string, string>> | undefined;
   readonly groups = new Map<string, ServerGroup>();
@@ -56,6 +57,7 @@ export class Session {
     if (options.onElicitation !== undefined) handlers.onElicitation = options.onElicitation;
     if (options.roots !== undefined) handlers.roots = options.roots;
     this.handlers = handlers;
+    this.hasHandlers = Object.keys(handlers).length > 0;
   }
 
   /** This session's own group for a session-scoped server, opened on first use. */

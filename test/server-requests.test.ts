@@ -142,6 +142,19 @@ test.serial("2026-07-28 on a shared connection: each call's input request reache
   t.deepEqual(poolSeen.map((p) => (p as { message: string }).message), ["pool's"]);
 });
 
+test.serial("2026-07-28 on a shared connection with no pool handler: a session's call declares its session's capability in its own request, and its handler answers", async (t) => {
+  const pool = await createPool({ servers: { s: stdioServer([], undefined, "modern") } });
+  t.teardown(() => pool.close());
+  const seen: Array<string | undefined> = [];
+  const alice = pool.session("alice", { onElicitation: (_p, ctx) => (seen.push(ctx.sessionId), { action: "accept", content: { account: "alice" } }) });
+  t.deepEqual(json(await within(20_000, "alice's call", alice.callTool("s__ask", { kind: "elicitation" }))).content, { account: "alice" });
+  t.deepEqual(seen, ["alice"]);
+  // A call without a session declares nothing: the server cannot ask it.
+  const outcome = await within(10_000, "the pool's call", pool.callTool("s__ask", { kind: "elicitation" }).then((r) => r, (e: unknown) => e));
+  t.true(outcome instanceof McpPoolError || (outcome as CallToolResult).isError === true);
+  t.deepEqual(seen, ["alice"]);
+});
+
 test.serial("legacy on a shared connection: with one call in flight its request goes to that call's session; with two, to the pool's handler", async (t) => {
   const poolSeen: Array<string | undefined> = [];
   const pool = await createPool(

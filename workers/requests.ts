@@ -11,13 +11,13 @@
  * check, its errors) is methods.ts; what differs here by method is only in `#start`.
  */
 import type { MessagePort } from "node:worker_threads";
-import type { JSONRPCMessage, Progress } from "@modelcontextprotocol/client";
-import { NOT_SENT, wireError, type ConnectionState, type Outcome, type RequestMethod, type ToMain, type WireError, type WireRequest, type WireResult } from "../src/common/protocol.js";
+import { CLIENT_CAPABILITIES_META_KEY, type JSONRPCMessage, type Progress } from "@modelcontextprotocol/client";
+import { NOT_SENT, wireError, type ClientCapabilityKind, type ConnectionState, type Outcome, type RequestMethod, type ToMain, type WireError, type WireRequest, type WireResult } from "../src/common/protocol.js";
 import { checkCallResult, eraCheck } from "./call-result.js";
 import { HttpCall, messageOf, type CallStreamHost } from "./http-calls.js";
 import { classify, sdkError, type Link } from "./link.js";
 import type { Listings } from "./listings.js";
-import type { ServerAsks } from "./server-requests.js";
+import { capabilitiesOf, METHOD_OF_KIND, type ServerAsks } from "./server-requests.js";
 import { METHODS, rpcError } from "./methods.js";
 import type { Subscriptions } from "./subscriptions.js";
 import { FIRST_WIRE_ID, nextWireId, ourWireId } from "./wire-ids.js";
@@ -62,6 +62,8 @@ interface Pending {
   base: Record<string, unknown> | undefined;
   /** The main thread's handlers answering this round's input requests: their ask ids. */
   asks: number[] | undefined;
+  /** 2026-07-28: what its caller can answer beyond the connection's declared capabilities (WireRequest.capabilities). */
+  kinds: ClientCapabilityKind[] | undefined;
 }
 
 type ProgressParams = { progressToken?: unknown } & Progress;
@@ -112,7 +114,7 @@ export class Requests {
     if (entry.subscription === "unsubscribe") this.#host.subscriptions.unsubscribed(params.uri as string);
 
     const timer = setTimeout(this.#expire, req.timeoutMs, req.id);
-    const r: Pending = { id: req.id, method, params, link, wireId: 0, timer, timeoutMs: req.timeoutMs, http: undefined, progress: req.progress, rounds: undefined, burst: 0, latest: undefined, round: 0, base: undefined, asks: undefined };
+    const r: Pending = { id: req.id, method, params, link, wireId: 0, timer, timeoutMs: req.timeoutMs, http: undefined, progress: req.progress, rounds: undefined, burst: 0, latest: undefined, round: 0, base: undefined, asks: undefined, kinds: req.capabilities };
     this.#pending.set(req.id, r);
     if (link.modern) {
       // 2026-07-28: no subscribe verbs; the set goes in the listen stream's filter (subscriptions.ts).
@@ -130,7 +132,8 @@ export class Requests {
     this.#byWireId.set(wireId, r);
     if (link.streams) r.http = new HttpCall(wireId);
     // The 2026-07-28 era: the link's envelope goes in every request's _meta (beside the caller's own, if any).
-    const meta = r.progress ? { ...link.envelope, progressToken: wireId } : link.envelope;
+    let meta = r.progress ? { ...link.envelope, progressToken: wireId } : link.envelope;
+    if (r.kinds && meta) meta = { ...meta, [CLIENT_CAPABILITIES_META_KEY]: { ...(meta[CLIENT_CAPABILITIES_META_KEY] as object | undefined), ...capabilitiesOf(r.kinds) } };
     const own = r.params._meta as Record<string, unknown> | undefined;
     const params = meta ? { ...r.params, _meta: own ? { ...own, ...meta } : meta } : r.params;
     // Keys in this order: CallStreams reads the id from the start of the serialized message.
@@ -268,7 +271,7 @@ export class Requests {
     for (const [key, entry] of entries) {
       const method = (entry as { method?: unknown } | null)?.method;
       if (typeof method !== "string") return this.#settle(r, fail("PROTOCOL_ERROR", `the server sent an invalid input request ${JSON.stringify(key)}`));
-      if (!this.#host.asks.declares(method)) {
+      if (!this.#host.asks.declares(method) && !r.kinds?.some((kind) => METHOD_OF_KIND[kind] === method)) {
         return this.#settle(r, fail("PROTOCOL_ERROR", `the server asks the client for input (${method}) on ${r.method}, which no handler of this pool answers (give the pool or the session a handler for it)`));
       }
     }

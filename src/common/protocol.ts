@@ -146,6 +146,11 @@ export interface WireRequest {
   timeoutMs: number;
   /** The caller wants progress notifications. */
   progress: boolean;
+  /**
+   * 2026-07-28, shared connections: what the caller's session can answer beyond what its connection
+   * declares, declared in this request's `_meta` only (that era declares capabilities per request).
+   */
+  capabilities?: ClientCapabilityKind[];
 }
 
 /** The answer to one `WireRequest`: the server's result as sent, or why there is none. */
