@@ -12,6 +12,7 @@ import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
 import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ClientCapabilityKind, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
+import type { LoggingLevel } from "@modelcontextprotocol/client";
 
 /** How long a host gets to close its transport before its worker is terminated. */
 const CLOSE_GRACE_MS = 5_000;
@@ -35,6 +36,8 @@ export interface ConnectionOwner {
    * (else undefined): answered by the handler its routing picks. Never rejects.
    */
   serverRequest(conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>>;
+  /** The log level set for the server (pool.setLoggingLevel), for a host about to start. */
+  logLevel(): LoggingLevel | undefined;
   /** What `call`'s session can answer that this connection does not declare (see WireRequest.capabilities). */
   moreCapabilities(call: Call): ClientCapabilityKind[] | undefined;
   /** Headers for the next connect of `conn` (see ConnectionSpec.dynamicHeaders). Never rejects. */
@@ -120,7 +123,7 @@ export class Connection {
     // A host that never starts is a worker that died before its host ran: replaced the same way.
     // A new host (the first, or a replacement) connects in the era the server's connections last found,
     // and subscribes to what this connection is subscribed to.
-    const spec = { ...this.#spec, prior: this.#owner.prior(), subscriptions: [...this.subscriptions] };
+    const spec = { ...this.#spec, prior: this.#owner.prior(), subscriptions: [...this.subscriptions], logLevel: this.#owner.logLevel() };
     const host = this.#supervisor.start(spec, (error) => {
       if (host !== this.#host) return;
       host.terminate();
@@ -449,6 +452,15 @@ export class Connection {
       const call = this.#take(id);
       call?.returned(new McpPoolError(code, message, { server: this.server, tool: call.tool }));
     }
+  }
+
+  /** Asks the host to apply the server's log level; resolves when it has, or after `timeoutMs` (never rejects). */
+  async setLoggingLevel(level: LoggingLevel, timeoutMs: number): Promise<void> {
+    const control = this.#control;
+    if (!control || this.#closing) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([control.setLoggingLevel(level).catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Closes the host (transport, process group) and frees the worker. Idempotent. */

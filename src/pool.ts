@@ -4,7 +4,7 @@
  * the parts it wires together each live in their own module (admission, sessions, servers, catalogs).
  */
 import { EventEmitter } from "node:events";
-import type { CallToolResult, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult } from "@modelcontextprotocol/client";
+import type { CallToolResult, LoggingLevel, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult } from "@modelcontextprotocol/client";
 import { Admission } from "./admission.js";
 import { KINDS } from "./call.js";
 import { applySafely } from "./callbacks.js";
@@ -105,6 +105,8 @@ export interface PoolEvent {
   data?: unknown;
 }
 
+const LOGGING_LEVELS: readonly LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
 /** How often idle sessions and surplus replicas are looked for (more often for short idle timeouts). */
 const SWEEP_MS = 1_000;
 const MIN_SWEEP_MS = 25;
@@ -148,6 +150,8 @@ export class McpPool extends EventEmitter {
   readonly #sweep: NodeJS.Timeout;
   #ids = 0;
   #closing: Promise<void> | undefined;
+  /** Log levels set per server (setLoggingLevel): applied by every connection of it, at every connect. */
+  readonly #logLevels = new Map<string, LoggingLevel>();
 
   /** Prefer `createPool`, which validates the config and waits for the servers. */
   constructor(config: PoolConfig, options: PoolOptions = {}) {
@@ -190,6 +194,7 @@ export class McpPool extends EventEmitter {
       },
       handlers,
       headers: typeof options.headers === "function" ? options.headers : undefined,
+      logLevelFor: (server) => this.#logLevels.get(server),
       resourceUpdated: (conn, uri) => {
         const payload: PoolEvent = { server: conn.server, uri };
         if (conn.sessionId !== undefined) payload.sessionId = conn.sessionId;
@@ -325,6 +330,30 @@ export class McpPool extends EventEmitter {
       complete: (params, o = {}) => this.#requests.complete(params, o, caller),
       close: () => this.#sessions.close(id),
     };
+  }
+
+  /**
+   * Sets the minimum level of the log messages (`log` events) servers send: `server`'s, or every server's.
+   * Applied by every connection of it, sessions' included, now and after every reconnect: in the legacy era
+   * with `logging/setLevel` (servers with the `logging` capability), in the 2026-07-28 era in each request's
+   * `_meta`. Resolves once the open connections have applied it (each within its `connectTimeoutMs`).
+   * Rejects with INVALID_ARGUMENTS for an unknown level or server.
+   */
+  async setLoggingLevel(level: LoggingLevel, options: { server?: string } = {}): Promise<void> {
+    if (!LOGGING_LEVELS.includes(level)) throw new McpPoolError("INVALID_ARGUMENTS", `level must be one of ${LOGGING_LEVELS.join(", ")}, not ${JSON.stringify(level)}`);
+    const server = options?.server;
+    if (server !== undefined && !Object.hasOwn(this.config.servers, server)) throw new McpPoolError("INVALID_ARGUMENTS", `no server named ${JSON.stringify(server)} in the pool`);
+    if (this.#closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    const names = server === undefined ? Object.keys(this.config.servers) : [server];
+    const applying: Promise<void>[] = [];
+    for (const name of names) {
+      this.#logLevels.set(name, level);
+      const timeoutMs = this.config.servers[name]!.connectTimeoutMs;
+      for (const group of this.#allGroups()) {
+        if (group.config.name === name) for (const conn of group.connections) applying.push(conn.setLoggingLevel(level, timeoutMs));
+      }
+    }
+    await Promise.all(applying);
   }
 
   /** A plain, JSON-serialisable snapshot. */

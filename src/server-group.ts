@@ -13,6 +13,7 @@ import { answer, declaredKinds, handlersFor, KIND_OF_METHOD, type HeadersContext
 import { wireError } from "./common/protocol.js";
 import { headerValuesProblem } from "./validate.js";
 import type { Supervisor } from "./supervisor.js";
+import type { LoggingLevel } from "@modelcontextprotocol/client";
 
 /**
  * Load balancing, pure: the ready connection with the fewest calls in flight, below the cap.
@@ -43,6 +44,8 @@ export interface GroupHost {
   resourceUpdated(conn: Connection, uri: string): void;
   /** The pool's handlers for requests from servers (`createPool`'s second argument), if any. */
   readonly handlers: RequestHandlers | undefined;
+  /** The log level set for `server` (pool.setLoggingLevel), if any. */
+  logLevelFor(server: string): LoggingLevel | undefined;
   /** The pool's `headers` function (`createPool`'s second argument), if any. */
   readonly headers: HeadersFunction | undefined;
 }
@@ -383,6 +386,10 @@ export class ServerGroup implements ConnectionOwner {
     if (sessionId !== undefined) ctx.sessionId = sessionId;
     if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
     return answer(method, params, handlers, ctx);
+  }
+
+  logLevel(): LoggingLevel | undefined {
+    return this.#host.logLevelFor(this.config.name);
   }
 
   /**

@@ -339,3 +339,27 @@ test.serial("server-everything: trigger-sampling-request, trigger-elicitation-re
   t.deepEqual(seen.map((s) => s.kind), ["sampling", "elicitation", "elicitation", "roots"]);
   for (const { ctx } of seen) t.is(ctx.server, "e");
 });
+
+test.serial("setLoggingLevel: server-everything's log messages below the level set no longer arrive as log events", async (t) => {
+  const pool = await createPool({ servers: { e: { command: process.execPath, args: [EVERYTHING, "stdio"], stderr: "ignore" } } });
+  t.teardown(() => pool.close());
+  const logs: string[] = [];
+  pool.on("log", (e: { server?: string; level?: string; logger?: string }) => {
+    if (e.server === "e" && e.logger !== "mcp-worker-pool") logs.push(e.level!);
+  });
+  const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+  // Each time it is toggled on, it sends one message of a random level at once.
+  const toggles = async (n: number) => {
+    for (let i = 0; i < 2 * n; i++) await within(10_000, "toggle", pool.callTool("e__toggle-simulated-logging", {}));
+    await new Promise((r) => setTimeout(r, 300));
+  };
+  await toggles(4);
+  t.true(logs.length >= 4, `every level arrives before a level is set (${logs.join(", ")})`);
+  await pool.setLoggingLevel("error", { server: "e" });
+  logs.length = 0;
+  await toggles(16);
+  t.true(logs.length >= 1, "messages at error or above still arrive");
+  for (const level of logs) t.true(LEVELS.indexOf(level) >= LEVELS.indexOf("error"), level);
+  await t.throwsAsync(pool.setLoggingLevel("loud" as never), { instanceOf: McpPoolError });
+  await t.throwsAsync(pool.setLoggingLevel("info", { server: "nope" }), { instanceOf: McpPoolError });
+});

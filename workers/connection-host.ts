@@ -11,7 +11,7 @@
 import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
 import { expose, releaseProxy, wrap, type Remote } from "comlink";
-import { SseError, type LoggingLevel } from "@modelcontextprotocol/client";
+import { LOG_LEVEL_META_KEY, SseError, type LoggingLevel } from "@modelcontextprotocol/client";
 import {
   isToHost,
   PONG,
@@ -77,6 +77,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   /** Attempts in a row that failed under #prior without a word from the server. */
   #unheard = 0;
   #keepalive: NodeJS.Timeout | undefined;
+  /** The server's log level as the pool set it: applied at every connect (#applyLogLevel). */
+  #logLevel: LoggingLevel | undefined;
   /** The last link was lost to a 401: the next one is opened with headers asked again, once (see Link.after401). */
   #after401 = false;
 
@@ -85,13 +87,14 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     this.data = task.data;
     this.#control = task.control;
     this.#prior = task.spec.protocol === "legacy" ? undefined : task.spec.prior;
+    this.#logLevel = task.spec.logLevel;
     this.done = new Promise((resolve) => (this.#markDone = resolve));
     this.listings = new Listings(this);
     this.subscriptions = new Subscriptions(this, task.spec.subscriptions);
     this.asks = new ServerAsks(() => this.#main, task.spec.clientCapabilities ?? []);
     this.#requests = new Requests(this);
     // Methods are exposed by name; bind them so comlink calls land on this instance.
-    expose({ open: this.open.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) } satisfies HostControl, task.control as never);
+    expose({ open: this.open.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this), setLoggingLevel: this.setLoggingLevel.bind(this) } satisfies HostControl, task.control as never);
     // The heartbeat is answered straight from the listener: a host whose thread runs but no longer reads
     // its port is wedged, and the main thread replaces it.
     task.data.on("message", (message: unknown) => {
@@ -111,6 +114,28 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
 
   cancel(id: number, reason: string): void {
     this.#requests.cancel(id, reason);
+  }
+
+  async setLoggingLevel(level: LoggingLevel): Promise<void> {
+    this.#logLevel = level;
+    const link = this.#link;
+    if (link && !link.closed && this.#state === "ready") await this.#applyLogLevel(link);
+  }
+
+  /**
+   * The log level on `link`: the 2026-07-28 era carries it in every request's `_meta` (our envelope);
+   * the legacy era sets it once per connection, if the server has logging at all. A refusal is the
+   * server's business: it is reported as the host's own log message, and nothing fails.
+   */
+  async #applyLogLevel(link: Link): Promise<void> {
+    const level = this.#logLevel;
+    if (level === undefined) return;
+    if (link.modern) {
+      link.envelope = { ...link.envelope, [LOG_LEVEL_META_KEY]: level };
+      return;
+    }
+    if (!link.client.getServerCapabilities()?.logging) return;
+    await link.client.setLoggingLevel(level, { timeout: this.spec.connectTimeoutMs }).catch((error: unknown) => this.log("warning", `logging/setLevel ${level} failed: ${messageOf(error)}`));
   }
 
   async close(): Promise<void> {
@@ -319,6 +344,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: true };
       // Subscribed (listening, in the 2026-07-28 era) before listing: a change between the two is not lost.
       // A stale modern verdict connects without a word: its first request is what fails.
+      await this.#applyLogLevel(mine);
       await this.subscriptions.restore(mine);
       const catalogs = await this.listings.listAll(mine);
       const discover = client.getDiscoverResult();

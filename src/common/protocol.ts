@@ -99,6 +99,8 @@ export interface ConnectionSpec {
    * client for each; the SDK refuses any other server request with -32601.
    */
   clientCapabilities: ClientCapabilityKind[];
+  /** The log level the pool set for this server (`pool.setLoggingLevel`), applied at each connect. */
+  logLevel?: LoggingLevel | undefined;
   /** HTTP/SSE: the headers come from a function on the main thread, asked before each connect (`MainControl.headers`). */
   dynamicHeaders?: boolean;
 }
@@ -244,6 +246,11 @@ export interface HostControl {
   cancel(id: number, reason: string): void;
   /** Closes the transport, ends the server's process group, and lets the task return. */
   close(): Promise<void>;
+  /**
+   * The server's minimum log level, now and after every reconnect: legacy era `logging/setLevel` (when the
+   * server has the `logging` capability), 2026-07-28 in every request's `_meta`. Never rejects.
+   */
+  setLoggingLevel(level: LoggingLevel): Promise<void>;
 }
 
 export function isToHost(data: unknown): data is ToHost {
