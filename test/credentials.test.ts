@@ -63,6 +63,7 @@ test.serial("a 401 that a refresh does not cure fails the call with SERVER_UNAVA
   t.true(error instanceof McpPoolError);
   t.is((error as McpPoolError).code, "SERVER_UNAVAILABLE");
   t.regex((error as McpPoolError).message, /401/);
+  t.regex(String(((error as McpPoolError).cause as Error | undefined)?.message), /401/, "the 401 is in cause");
   t.true(Date.now() - started < 10_000, "not at the call's deadline");
 });
 
