@@ -1,6 +1,6 @@
 /**
  * `npm start`: a pool over the MCP server bundled in this repo (test/fixtures/server.ts, over stdio),
- * a few tool calls with timing, a kill -9 of the server mid-run and the pool's recovery, stats, close.
+ * a few tool calls with timing, one elicitation answered by a handler, a kill -9 of the server mid-run and the pool's recovery, stats, close.
  */
 import { fileURLToPath } from "node:url";
 import { createPool, McpPoolError } from "../src/index.js";
@@ -18,6 +18,12 @@ async function main(): Promise<void> {
       example: { command: process.execPath, args: [SERVER, "stdio"], stderr: "ignore" },
     },
     limits: { maxWorkers: 4 },
+  }, {
+    // A server that asks "which account?" mid-call reaches this handler, on the main thread.
+    onElicitation: (params, ctx) => {
+      console.log(`  ${ctx.server} asks (during ${ctx.tool}): ${params.message}`);
+      return { action: "accept", content: { account: "acme" } };
+    },
   });
   console.log(`pool ready in ${ms(t)}`);
   pool.on("connection:lost", (e) => console.log(`  event connection:lost   ${e.connectionId} (pid ${e.pid ?? "?"})`));
@@ -39,6 +45,9 @@ async function main(): Promise<void> {
       const text = first?.type === "text" ? first.text : JSON.stringify(first);
       console.log(`  ${name.padEnd(20)} ${ms(t).padStart(9)}  → ${text.length > 40 ? `${text.length} chars` : text}`);
     }
+
+    const asked = await pool.callTool("example__ask", { kind: "elicitation", message: "which account?" });
+    console.log(`  example__ask → ${asked.content[0]?.type === "text" ? asked.content[0].text : "?"}`);
 
     t = performance.now();
     await Promise.all(Array.from({ length: 500 }, (_, i) => pool.callTool("example__echo", { message: `m${i}` })));

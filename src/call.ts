@@ -88,6 +88,8 @@ export class Call {
   conn: Connection | undefined;
   id = 0;
   settled = false;
+  /** Aborts, with the call's end, the handlers answering requests its server made for it (made on first ask only). */
+  asks: AbortController | undefined;
 
   readonly #annotations: ToolAnnotations | undefined;
   readonly #ledger: Ledger;
@@ -126,6 +128,7 @@ export class Call {
     if (this.queuedAt !== 0) this.group.dequeue(this);
     // Still on a connection: it was cut short here (deadline, abort); the host is told to cancel it.
     if (this.conn) this.conn.abandon(this, error?.message ?? "cancelled");
+    this.asks?.abort(new Error(`the call that caused it ended${error ? `: ${error.message}` : ""}`));
     this.#ledger.finished(this, error === undefined);
     if (error) this.#reject(error);
     else this.#resolve(this.kind.unwrap ? this.kind.unwrap(result) : result);

@@ -14,8 +14,9 @@ import { expose, transfer, wrap, type Remote } from "comlink";
 import { backoffDelay } from "./common/backoff.js";
 import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
-import { NOT_SENT, PING, wasNotSent, type Catalogs, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
+import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ClientCapabilityKind, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
+import type { LoggingLevel } from "@modelcontextprotocol/client";
 
 /** How long a host gets to close its transport before its worker is terminated. */
 const CLOSE_GRACE_MS = 5_000;
@@ -34,6 +35,17 @@ export interface ConnectionOwner {
   onClosed(conn: Connection): void;
   /** The server's era as its connections last found it, for a host about to start (see Verdict). */
   prior(): Verdict | undefined;
+  /**
+   * A request from the server (sampling, elicitation, roots), made for `call` when the host could tell
+   * (else undefined): answered by the handler its routing picks. Never rejects.
+   */
+  serverRequest(conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>>;
+  /** The log level set for the server (pool.setLoggingLevel), for a host about to start. */
+  logLevel(): LoggingLevel | undefined;
+  /** What `call`'s session can answer that this connection does not declare (see WireRequest.capabilities). */
+  moreCapabilities(call: Call): ClientCapabilityKind[] | undefined;
+  /** Headers for the next connect of `conn` (see ConnectionSpec.dynamicHeaders). Never rejects. */
+  headers(conn: Connection): Promise<Outcome<Record<string, string>>>;
 }
 
 export class Connection {
@@ -67,6 +79,8 @@ export class Connection {
   #control: Remote<HostControl> | undefined;
   /** Requests in flight here, by their id on this connection. */
   readonly #pending = new Map<number, Call>();
+  /** Server requests whose handlers run now, by the current host's id of them: aborted when they end there or the host goes. */
+  readonly #asks = new Map<number, AbortController>();
   #nextId = 0;
   /** Requests made this tick, posted together at its end (one data-plane message per tick). */
   #outbox: WireRequest[] = [];
@@ -113,7 +127,7 @@ export class Connection {
     // A host that never starts is a worker that died before its host ran: replaced the same way.
     // A new host (the first, or a replacement) connects in the era the server's connections last found,
     // and subscribes to what this connection is subscribed to.
-    const spec = { ...this.#spec, prior: this.#owner.prior(), subscriptions: [...this.subscriptions] };
+    const spec = { ...this.#spec, prior: this.#owner.prior(), subscriptions: [...this.subscriptions], logLevel: this.#owner.logLevel() };
     const host = this.#supervisor.start(spec, (error) => {
       if (host !== this.#host) return;
       host.terminate();
@@ -172,7 +186,31 @@ export class Connection {
       resourceUpdated: (uri) => {
         if (host === this.#host && this.subscriptions.has(uri)) this.#owner.onResourceUpdated(this, uri);
       },
+      serverRequest: (id, method, params, origin) => this.#serverRequest(host, id, method, params, origin),
+      headers: () => this.#owner.headers(this),
+      serverRequestEnded: (id, reason) => {
+        if (host === this.#host) this.#asks.get(id)?.abort(new Error(reason));
+      },
     };
+  }
+
+  /**
+   * A server's request for a call (`origin`, its id here) or for the connection: its handler's signal aborts
+   * when the host says the request ended, when that call ends, or when the host goes.
+   */
+  async #serverRequest(host: HostHandle, id: number, method: string, params: unknown, origin: number | undefined): Promise<Outcome<unknown>> {
+    if (host !== this.#host) return { ok: false, error: wireError("CONNECTION_LOST", "connection replaced", { mcpCode: -32603 }) };
+    const call = origin === undefined ? undefined : this.#pending.get(origin);
+    // The call ended between the server's asking and now: nobody is left to answer for it.
+    if (origin !== undefined && !call) return { ok: false, error: wireError("ABORTED", `${method}: the call that caused it has ended`, { mcpCode: -32603 }) };
+    const controller = new AbortController();
+    this.#asks.set(id, controller);
+    const signal = call ? AbortSignal.any([controller.signal, (call.asks ??= new AbortController()).signal]) : controller.signal;
+    try {
+      return await this.#owner.serverRequest(this, call, method, params, signal);
+    } finally {
+      if (this.#asks.get(id) === controller) this.#asks.delete(id);
+    }
   }
 
   #onState(s: HostState): void {
@@ -255,7 +293,13 @@ export class Connection {
     this.calls++;
     this.lastUsed = Date.now();
     if (this.#outbox.length === 0) process.nextTick(this.#flush);
-    this.#outbox.push({ id, method: call.kind.method, params: call.params, timeoutMs, progress: call.onProgress !== undefined });
+    const request: WireRequest = { id, method: call.kind.method, params: call.params, timeoutMs, progress: call.onProgress !== undefined };
+    // Only a session with handlers of its own has anything more to declare.
+    if (call.session?.hasHandlers && this.verdict?.kind === "modern") {
+      const more = this.#owner.moreCapabilities(call);
+      if (more) request.capabilities = more;
+    }
+    this.#outbox.push(request);
   }
 
   /** A call in flight here ended on the caller's side (deadline, abort): the host cancels it on the server. */
@@ -350,6 +394,8 @@ export class Connection {
     this.#outbox = [];
     this.#host = undefined;
     this.#control = undefined;
+    for (const ask of this.#asks.values()) ask.abort(new Error("the connection was lost"));
+    this.#asks.clear();
     this.#hostReady = false;
     this.#retire(host);
     const pid = this.pid;
@@ -410,6 +456,15 @@ export class Connection {
       const call = this.#take(id);
       call?.returned(new McpPoolError(code, message, { server: this.server, tool: call.tool }));
     }
+  }
+
+  /** Asks the host to apply the server's log level; resolves when it has, or after `timeoutMs` (never rejects). */
+  async setLoggingLevel(level: LoggingLevel, timeoutMs: number): Promise<void> {
+    const control = this.#control;
+    if (!control || this.#closing) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([control.setLoggingLevel(level).catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Closes the host (transport, process group) and frees the worker. Idempotent. */

@@ -36,7 +36,10 @@ export class McpPoolError extends Error {
   }
 
   static fromWire(wire: WireError, server?: string, tool?: string): McpPoolError {
-    return new McpPoolError(wire.code, wire.message, { server, tool, mcpCode: wire.mcpCode, data: wire.data });
+    // An HTTP status the server answered with (a 401 of expired credentials): the cause, as an error saying it.
+    const status = (wire.data as { httpStatus?: unknown } | undefined)?.httpStatus;
+    const cause = typeof status === "number" ? Object.assign(new Error(`HTTP ${status}`), { status }) : undefined;
+    return new McpPoolError(wire.code, wire.message, { server, tool, mcpCode: wire.mcpCode, data: wire.data, cause });
   }
 
   toJSON(): Record<string, unknown> {

@@ -1,5 +1,6 @@
 export { createPool, McpPool } from "./pool.js";
-export type { CallToolOptions, CompleteParams, PoolSession, PoolEvent, RequestOptions, ResourceOptions } from "./pool.js";
+export type { CallToolOptions, CompleteParams, PoolOptions, PoolSession, PoolEvent, RequestOptions, ResourceOptions } from "./pool.js";
+export type { RequestHandlers, Root, ServerRequestContext } from "./server-requests.js";
 export { McpPoolError, ERROR_CODES, isMcpPoolError } from "./errors.js";
 export type { ErrorCode, McpPoolErrorOptions } from "./errors.js";
 export { parseConfig } from "./config.js";

@@ -5,7 +5,7 @@
  * Slightly over 400 lines, most of them the public API's documentation (every option and method).
  */
 import { EventEmitter } from "node:events";
-import type { CallToolResult, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult } from "@modelcontextprotocol/client";
+import type { CallToolResult, LoggingLevel, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult } from "@modelcontextprotocol/client";
 import { Admission } from "./admission.js";
 import { KINDS } from "./call.js";
 import { applySafely } from "./callbacks.js";
@@ -21,7 +21,26 @@ import { Sessions, checkHeaders, type Session, type SessionOptions } from "./ses
 import { NO_OPTIONS, POOL_CALLER, Requests, type Caller } from "./requests.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
-import { sessionIdProblem, sessionOptionsProblem } from "./validate.js";
+import { handlersProblem, sessionIdProblem, sessionOptionsProblem } from "./validate.js";
+import type { HeadersFunction, RequestHandlers } from "./server-requests.js";
+
+/**
+ * What cannot be config (it cannot cross to a worker): the handlers that answer servers' requests
+ * (`createPool`'s second argument). A session's own handlers (`pool.session(id, { … })`) come first for
+ * its connections and its calls; these answer the rest. A capability (`sampling`, `elicitation`, `roots`)
+ * is declared to a server only when a handler for it exists; without one, the server's request is refused
+ * with JSON-RPC -32601. See README, "Requests from servers".
+ */
+export interface PoolOptions extends RequestHandlers {
+  /**
+   * HTTP headers for every HTTP/SSE connection, awaited before each connect and reconnect (`ctx`:
+   * `{ server, sessionId? }`, `sessionId` for a session's own connection): fresh credentials. They go over
+   * the server's configured headers; a session's own headers go over them. What it throws (or a value
+   * that is not valid headers) fails that connect attempt, its error in the message. An HTTP 401 on a
+   * request makes the pool ask once more and reconnect once before the request fails (SERVER_UNAVAILABLE).
+   */
+  headers?: HeadersFunction;
+}
 
 /** Options of every request. Anything here that is not as typed makes it reject with INVALID_ARGUMENTS, before it is counted or sent. */
 export interface RequestOptions {
@@ -87,6 +106,8 @@ export interface PoolEvent {
   data?: unknown;
 }
 
+const LOGGING_LEVELS: readonly LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
 /** How often idle sessions and surplus replicas are looked for (more often for short idle timeouts). */
 const SWEEP_MS = 1_000;
 const MIN_SWEEP_MS = 25;
@@ -100,9 +121,16 @@ const CHANGED_EVENT: Record<CatalogKind, string> = { tools: "tools:changed", pro
  * literal with an unknown key or a wrongly typed option does not compile; it is validated at run time too.
  * @throws McpPoolError CONFIG_INVALID when the config is invalid; nothing is started then.
  */
-export async function createPool(input: PoolConfigInput): Promise<McpPool> {
+export async function createPool(input: PoolConfigInput, options: PoolOptions = {}): Promise<McpPool> {
   const config = parseConfig(input);
-  const pool = new McpPool(config);
+  const problem =
+    options === null || typeof options !== "object"
+      ? `options must be an object`
+      : options.headers !== undefined && typeof options.headers !== "function"
+        ? `headers must be a function (fixed headers go in the config)`
+        : handlersProblem(options as Record<string, unknown>);
+  if (problem !== undefined) throw new McpPoolError("CONFIG_INVALID", `options: ${problem}`);
+  const pool = new McpPool(config, options);
   await pool.ready();
   return pool;
 }
@@ -123,10 +151,16 @@ export class McpPool extends EventEmitter {
   readonly #sweep: NodeJS.Timeout;
   #ids = 0;
   #closing: Promise<void> | undefined;
+  /** Log levels set per server (setLoggingLevel): applied by every connection of it, at every connect. */
+  readonly #logLevels = new Map<string, LoggingLevel>();
 
   /** Prefer `createPool`, which validates the config and waits for the servers. */
-  constructor(config: PoolConfig) {
+  constructor(config: PoolConfig, options: PoolOptions = {}) {
     super();
+    const handlers: RequestHandlers = {};
+    if (options.onSampling !== undefined) handlers.onSampling = options.onSampling;
+    if (options.onElicitation !== undefined) handlers.onElicitation = options.onElicitation;
+    if (options.roots !== undefined) handlers.roots = options.roots;
     this.config = config;
     const { limits } = config;
     const list = Object.values(config.servers);
@@ -159,6 +193,9 @@ export class McpPool extends EventEmitter {
         payload.data = data;
         this.emit("log", payload);
       },
+      handlers,
+      headers: typeof options.headers === "function" ? options.headers : undefined,
+      logLevelFor: (server) => this.#logLevels.get(server),
       resourceUpdated: (conn, uri) => {
         const payload: PoolEvent = { server: conn.server, uri };
         if (conn.sessionId !== undefined) payload.sessionId = conn.sessionId;
@@ -272,7 +309,7 @@ export class McpPool extends EventEmitter {
     if (problem !== undefined) throw new McpPoolError("INVALID_ARGUMENTS", problem);
     // The handle keeps what was checked: later changes to the caller's object do not reach it.
     const own: SessionOptions = { ...options };
-    if (options.headers !== undefined) own.headers = { ...options.headers };
+    if (options.headers !== undefined) own.headers = typeof options.headers === "function" ? options.headers : { ...options.headers };
     const open = this.#sessions.get(id);
     if (open && !open.closing) checkHeaders(open, own);
     const caller: Caller = { sessionId: id, handleOptions: own };
@@ -294,6 +331,30 @@ export class McpPool extends EventEmitter {
       complete: (params, o = {}) => this.#requests.complete(params, o, caller),
       close: () => this.#sessions.close(id),
     };
+  }
+
+  /**
+   * Sets the minimum level of the log messages (`log` events) servers send: `server`'s, or every server's.
+   * Applied by every connection of it, sessions' included, now and after every reconnect: in the legacy era
+   * with `logging/setLevel` (servers with the `logging` capability), in the 2026-07-28 era in each request's
+   * `_meta`. Resolves once the open connections have applied it (each within its `connectTimeoutMs`).
+   * Rejects with INVALID_ARGUMENTS for an unknown level or server.
+   */
+  async setLoggingLevel(level: LoggingLevel, options: { server?: string } = {}): Promise<void> {
+    if (!LOGGING_LEVELS.includes(level)) throw new McpPoolError("INVALID_ARGUMENTS", `level must be one of ${LOGGING_LEVELS.join(", ")}, not ${JSON.stringify(level)}`);
+    const server = options?.server;
+    if (server !== undefined && !Object.hasOwn(this.config.servers, server)) throw new McpPoolError("INVALID_ARGUMENTS", `no server named ${JSON.stringify(server)} in the pool`);
+    if (this.#closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    const names = server === undefined ? Object.keys(this.config.servers) : [server];
+    const applying: Promise<void>[] = [];
+    for (const name of names) {
+      this.#logLevels.set(name, level);
+      const timeoutMs = this.config.servers[name]!.connectTimeoutMs;
+      for (const group of this.#allGroups()) {
+        if (group.config.name === name) for (const conn of group.connections) applying.push(conn.setLoggingLevel(level, timeoutMs));
+      }
+    }
+    await Promise.all(applying);
   }
 
   /** A plain, JSON-serialisable snapshot. */

@@ -4,12 +4,16 @@
  * calls waiting for one of them.
  */
 import type { Admission } from "./admission.js";
-import type { Call } from "./call.js";
 import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError } from "./errors.js";
-import type { Catalogs, ConnectionSpec, ConnectionState, Verdict } from "./common/protocol.js";
+import type { Catalogs, ClientCapabilityKind, ConnectionSpec, ConnectionState, Outcome, Verdict } from "./common/protocol.js";
+import { KINDS, type Call } from "./call.js";
+import { answer, declaredKinds, handlersFor, KIND_OF_METHOD, type HeadersContext, type HeadersFunction, type RequestHandlers, type ServerRequestContext } from "./server-requests.js";
+import { wireError } from "./common/protocol.js";
+import { headerValuesProblem } from "./validate.js";
 import type { Supervisor } from "./supervisor.js";
+import type { LoggingLevel } from "@modelcontextprotocol/client";
 
 /**
  * Load balancing, pure: the ready connection with the fewest calls in flight, below the cap.
@@ -38,6 +42,12 @@ export interface GroupHost {
   catalogsChanged(conn: Connection, kinds: readonly (keyof Catalogs)[]): void;
   serverLog(conn: Connection, level: string, logger: string | undefined, data: unknown): void;
   resourceUpdated(conn: Connection, uri: string): void;
+  /** The pool's handlers for requests from servers (`createPool`'s second argument), if any. */
+  readonly handlers: RequestHandlers | undefined;
+  /** The log level set for `server` (pool.setLoggingLevel), if any. */
+  logLevelFor(server: string): LoggingLevel | undefined;
+  /** The pool's `headers` function (`createPool`'s second argument), if any. */
+  readonly headers: HeadersFunction | undefined;
 }
 
 export class ServerGroup implements ConnectionOwner {
@@ -46,6 +56,12 @@ export class ServerGroup implements ConnectionOwner {
   readonly connections: Connection[] = [];
   readonly #host: GroupHost;
   readonly #headers: Record<string, string>;
+  /** A session's group whose headers are a function. */
+  readonly #sessionHeadersFn: HeadersFunction | undefined;
+  /** A session's group: that session's handlers. */
+  readonly #sessionHandlers: RequestHandlers | undefined;
+  /** What its connections declare (see ConnectionSpec.clientCapabilities). */
+  readonly #clientCapabilities: ClientCapabilityKind[];
   /** Calls waiting for a connection, FIFO. */
   readonly #queue: Call[] = [];
   #queueTimer: NodeJS.Timeout | undefined;
@@ -57,11 +73,18 @@ export class ServerGroup implements ConnectionOwner {
   #onOpened: (() => void) | undefined;
   #closed = false;
 
-  constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string>) {
+  constructor(config: ServerConfig, host: GroupHost, sessionId?: string, sessionHeaders?: Record<string, string> | HeadersFunction, sessionHandlers?: RequestHandlers) {
     this.config = config;
     this.sessionId = sessionId;
     this.#host = host;
-    this.#headers = { ...config.headers, ...sessionHeaders };
+    this.#sessionHeadersFn = typeof sessionHeaders === "function" ? sessionHeaders : undefined;
+    this.#headers = { ...config.headers, ...(typeof sessionHeaders === "function" ? {} : sessionHeaders) };
+    this.#sessionHandlers = sessionHandlers;
+    // A session's connections declare what the session or the pool can answer. A shared connection serves
+    // every session, and declares what the pool can answer: a session's own handlers answer the requests its
+    // calls cause there, for those kinds, and in the 2026-07-28 era for the kinds its calls declare per request
+    // (moreCapabilities; README, "Requests from servers").
+    this.#clientCapabilities = declaredKinds(sessionHandlers, host.handlers);
   }
 
   get waiting(): number {
@@ -140,6 +163,8 @@ export class ServerGroup implements ConnectionOwner {
       maxMessageBytes: this.#host.maxMessageBytes,
       nice: this.#host.workerNice,
       subscriptions: [],
+      clientCapabilities: this.#clientCapabilities,
+      dynamicHeaders: c.transport !== "stdio" && (this.#host.headers !== undefined || this.#sessionHeadersFn !== undefined),
     };
     const conn = new Connection(spec, this.sessionId, this.#host.supervisor, this);
     this.connections.push(conn);
@@ -344,6 +369,62 @@ export class ServerGroup implements ConnectionOwner {
   onLost(conn: Connection, cause: "server" | "worker", error: unknown): void {
     if (cause === "worker") this.#host.workerCrash(conn, error);
     this.#host.connectionEvent("lost", conn, error);
+  }
+
+  /**
+   * Routing of a server's request: a session's connection asks its session's handlers; a shared one, the
+   * handlers of the session whose call caused it (when known); both fall back on the pool's. A session's
+   * handler never answers for another session's connection or call.
+   */
+  serverRequest(_conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>> {
+    const kind = KIND_OF_METHOD[method];
+    const session = this.sessionId !== undefined ? undefined : call?.session;
+    const own = this.sessionId !== undefined ? this.#sessionHandlers : session?.handlers;
+    const sessionId = this.sessionId ?? session?.id;
+    const handlers = kind === undefined ? undefined : handlersFor(kind, own, this.#host.handlers);
+    const ctx: ServerRequestContext = { server: this.config.name, signal };
+    if (sessionId !== undefined) ctx.sessionId = sessionId;
+    if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
+    return answer(method, params, handlers, ctx);
+  }
+
+  logLevel(): LoggingLevel | undefined {
+    return this.#host.logLevelFor(this.config.name);
+  }
+
+  /**
+   * 2026-07-28 on a shared connection: the kinds `call`'s session has handlers for that the connection does
+   * not declare. That era declares capabilities per request, so a session's handlers answer its calls'
+   * input requests there even when the pool has none; the legacy era declares once per connection.
+   */
+  moreCapabilities(call: Call): ClientCapabilityKind[] | undefined {
+    if (this.sessionId !== undefined || !call.session) return undefined;
+    const more = declaredKinds(call.session.handlers).filter((kind) => !this.#clientCapabilities.includes(kind));
+    return more.length > 0 ? more : undefined;
+  }
+
+  /**
+   * A connection's headers for its next connect: the server's, under the pool's function's, under the
+   * session's (object or function). Never rejects: a function that throws, or gives something that is not
+   * headers, fails that connect attempt with its error.
+   */
+  async headers(_conn: Connection): Promise<Outcome<Record<string, string>>> {
+    const ctx: HeadersContext = { server: this.config.name };
+    if (this.sessionId !== undefined) ctx.sessionId = this.sessionId;
+    const merged: Record<string, string> = { ...this.#headers };
+    for (const [fn, name] of [[this.#host.headers, "the pool's headers function"], [this.#sessionHeadersFn, "the session's headers function"]] as const) {
+      if (!fn) continue;
+      let got: unknown;
+      try {
+        got = await fn({ ...ctx });
+      } catch (error) {
+        return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} threw: ${error instanceof Error ? error.message : String(error)}`) };
+      }
+      const problem = headerValuesProblem(got);
+      if (problem !== undefined) return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} gave no valid headers: ${problem}`) };
+      Object.assign(merged, got);
+    }
+    return { ok: true, value: merged };
   }
 
   prior(): Verdict | undefined {

@@ -7,20 +7,31 @@ import type { Catalogs } from "./catalogs.js";
 import type { PoolConfig, ServerConfig } from "./config.js";
 import { McpPoolError } from "./errors.js";
 import { ServerGroup, type GroupHost } from "./server-group.js";
+import type { HeadersFunction, RequestHandlers } from "./server-requests.js";
 import { sameHeaders } from "./validate.js";
 
-export interface SessionOptions {
+export interface SessionOptions extends RequestHandlers {
   /**
    * HTTP headers for this session's own connections to session-scoped servers (merged over the server's).
    * Fixed while the session is open: other headers for an open session are INVALID_ARGUMENTS (names
    * compare case-insensitively); a handle without headers uses the open session as it is.
    */
-  headers?: Record<string, string>;
+  /**
+   * Or a function, awaited before each connect and reconnect of this session's own connections (with
+   * `{ server, sessionId }`): fresh credentials. Its headers go over the pool's and the server's. What it
+   * throws fails that connect attempt (the error in the message). Fixed while the session is open (compared by identity).
+   */
+  headers?: Record<string, string> | HeadersFunction;
 }
 
 export class Session {
   readonly id: string;
   readonly headers: Record<string, string>;
+  /** Its headers when given as a function (then `headers` is empty). */
+  readonly headersFn: HeadersFunction | undefined;
+  /** Its handlers for requests from servers (fixed while it is open, as its headers are). */
+  readonly handlers: RequestHandlers;
+  readonly hasHandlers: boolean;
   /** The last headers object a handle gave that matched `headers` (see Sessions.open). */
   acceptedHeaders: Readonly<Record<string, string>> | undefined;
   readonly groups = new Map<string, ServerGroup>();
@@ -38,14 +49,22 @@ export class Session {
 
   constructor(id: string, options: SessionOptions = {}) {
     this.id = id;
-    this.headers = { ...options.headers };
+    const headers = options.headers;
+    this.headersFn = typeof headers === "function" ? headers : undefined;
+    this.headers = typeof headers === "function" ? {} : { ...headers };
+    const handlers: RequestHandlers = {};
+    if (options.onSampling !== undefined) handlers.onSampling = options.onSampling;
+    if (options.onElicitation !== undefined) handlers.onElicitation = options.onElicitation;
+    if (options.roots !== undefined) handlers.roots = options.roots;
+    this.handlers = handlers;
+    this.hasHandlers = Object.keys(handlers).length > 0;
   }
 
   /** This session's own group for a session-scoped server, opened on first use. */
   group(server: ServerConfig, host: GroupHost): ServerGroup {
     let group = this.groups.get(server.name);
     if (!group) {
-      group = new ServerGroup(server, host, this.id, this.headers);
+      group = new ServerGroup(server, host, this.id, this.headersFn ?? this.headers, this.handlers);
       this.groups.set(server.name, group);
     }
     return group;
@@ -158,7 +177,17 @@ export class Sessions {
  * that gives other headers for it is refused; one that gives none uses the session as it is.
  */
 export function checkHeaders(session: Session, options: SessionOptions | undefined): void {
+  for (const name of ["onSampling", "onElicitation", "roots"] as const) {
+    const given = options?.[name];
+    if (given !== undefined && given !== session.handlers[name]) {
+      throw new McpPoolError("INVALID_ARGUMENTS", `session "${session.id}" is open with other ${name}; a session's handlers are fixed until it closes`);
+    }
+  }
   const headers = options?.headers;
+  if (typeof headers === "function" || session.headersFn !== undefined) {
+    if (headers === undefined || headers === session.headersFn) return;
+    throw new McpPoolError("INVALID_ARGUMENTS", `session "${session.id}" is open with other headers; a session's headers are fixed until it closes`);
+  }
   // A handle's headers are its own frozen copy: once found the same, that object is not compared again.
   if (headers === undefined || headers === session.acceptedHeaders) return;
   if (sameHeaders(session.headers, headers)) {

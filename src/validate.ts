@@ -75,14 +75,36 @@ function callOptionsProblem(options: Record<string, unknown>): string | undefine
 export function sessionOptionsProblem(options: unknown): string | undefined {
   if (options === null || typeof options !== "object" || Array.isArray(options)) return `session options must be an object, not ${kindOf(options)}`;
   try {
-    return headersProblem((options as Record<string, unknown>).headers);
+    return headersProblem((options as Record<string, unknown>).headers) ?? handlersProblem(options as Record<string, unknown>);
   } catch (error) {
     return `reading the session options threw: ${describe(error)}`;
   }
 }
 
+/** The handlers for requests from servers, of the pool or of a session. */
+export function handlersProblem(options: Record<string, unknown>): string | undefined {
+  for (const name of ["onSampling", "onElicitation"]) {
+    const fn = options[name];
+    if (fn !== undefined && typeof fn !== "function") return `${name} must be a function, not ${kindOf(fn)}`;
+  }
+  const roots = options.roots;
+  if (roots === undefined || typeof roots === "function") return undefined;
+  if (!Array.isArray(roots)) return `roots must be a list of roots or a function, not ${kindOf(roots)}`;
+  for (const [i, root] of roots.entries()) {
+    if (root === null || typeof root !== "object" || typeof (root as { uri?: unknown }).uri !== "string" || !(root as { uri: string }).uri.startsWith("file://")) {
+      return `roots[${i}] must be { uri: "file://…", name? }`;
+    }
+  }
+  return undefined;
+}
+
 function headersProblem(headers: unknown): string | undefined {
-  if (headers === undefined) return undefined;
+  if (headers === undefined || typeof headers === "function") return undefined;
+  return headerValuesProblem(headers);
+}
+
+/** Headers as an object of names to strings (a session's, or what a headers function gave). */
+export function headerValuesProblem(headers: unknown): string | undefined {
   if (headers === null || typeof headers !== "object" || Array.isArray(headers)) return `headers must be an object of header names to strings, not ${kindOf(headers)}`;
   const seen = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {

@@ -11,7 +11,7 @@
 import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
 import { expose, releaseProxy, wrap, type Remote } from "comlink";
-import { SseError, type LoggingLevel } from "@modelcontextprotocol/client";
+import { LOG_LEVEL_META_KEY, SseError, type LoggingLevel } from "@modelcontextprotocol/client";
 import {
   isToHost,
   PONG,
@@ -30,9 +30,10 @@ import {
 import { backoffDelay } from "../src/common/backoff.js";
 import { lowerThreadPriority } from "./priority.js";
 import { CallStreams, messageOf } from "./http-calls.js";
-import { closeLink, createTransport, describe, endHttpSession, isNegotiationFailure, negotiationOf, pidOf, PoolClient, type Link } from "./link.js";
+import { closeLink, createTransport, describe, endHttpSession, httpStatusOf, isNegotiationFailure, negotiationOf, pidOf, PoolClient, type Link } from "./link.js";
 import { Listings, type ListingHost } from "./listings.js";
 import { Requests, type RequestHost } from "./requests.js";
+import { capabilitiesOf, ServerAsks } from "./server-requests.js";
 import { Subscriptions, type SubscriptionHost } from "./subscriptions.js";
 import { deferredValidator } from "./validators.js";
 
@@ -59,6 +60,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   readonly #control: MessagePort;
   readonly listings: Listings;
   readonly subscriptions: Subscriptions;
+  /** Requests from the server, answered by the main thread's handlers. */
+  readonly asks: ServerAsks;
   readonly #requests: Requests;
   /** The main thread's side of the control plane, from `open()`. */
   #main: Remote<MainControl> | undefined;
@@ -74,18 +77,24 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   /** Attempts in a row that failed under #prior without a word from the server. */
   #unheard = 0;
   #keepalive: NodeJS.Timeout | undefined;
+  /** The server's log level as the pool set it: applied at every connect (#applyLogLevel). */
+  #logLevel: LoggingLevel | undefined;
+  /** The last link was lost to a 401: the next one is opened with headers asked again, once (see Link.after401). */
+  #after401 = false;
 
   constructor(task: HostTask) {
     this.spec = task.spec;
     this.data = task.data;
     this.#control = task.control;
     this.#prior = task.spec.protocol === "legacy" ? undefined : task.spec.prior;
+    this.#logLevel = task.spec.logLevel;
     this.done = new Promise((resolve) => (this.#markDone = resolve));
     this.listings = new Listings(this);
     this.subscriptions = new Subscriptions(this, task.spec.subscriptions);
+    this.asks = new ServerAsks(() => this.#main, task.spec.clientCapabilities ?? []);
     this.#requests = new Requests(this);
     // Methods are exposed by name; bind them so comlink calls land on this instance.
-    expose({ open: this.open.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this) } satisfies HostControl, task.control as never);
+    expose({ open: this.open.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this), setLoggingLevel: this.setLoggingLevel.bind(this) } satisfies HostControl, task.control as never);
     // The heartbeat is answered straight from the listener: a host whose thread runs but no longer reads
     // its port is wedged, and the main thread replaces it.
     task.data.on("message", (message: unknown) => {
@@ -107,12 +116,35 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     this.#requests.cancel(id, reason);
   }
 
+  async setLoggingLevel(level: LoggingLevel): Promise<void> {
+    this.#logLevel = level;
+    const link = this.#link;
+    if (link && !link.closed && this.#state === "ready") await this.#applyLogLevel(link);
+  }
+
+  /**
+   * The log level on `link`: the 2026-07-28 era carries it in every request's `_meta` (our envelope);
+   * the legacy era sets it once per connection, if the server has logging at all. A refusal is the
+   * server's business: it is reported as the host's own log message, and nothing fails.
+   */
+  async #applyLogLevel(link: Link): Promise<void> {
+    const level = this.#logLevel;
+    if (level === undefined) return;
+    if (link.modern) {
+      link.envelope = { ...link.envelope, [LOG_LEVEL_META_KEY]: level };
+      return;
+    }
+    if (!link.client.getServerCapabilities()?.logging) return;
+    await link.client.setLoggingLevel(level, { timeout: this.spec.connectTimeoutMs }).catch((error: unknown) => this.log("warning", `logging/setLevel ${level} failed: ${messageOf(error)}`));
+  }
+
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
       this.#state = "closing";
       this.#wake?.();
       this.#requests.abandonAll(wireError("ABORTED", "pool closing"));
+      this.asks.endAll("the connection is closing");
       // Interrupts an attempt in progress; #run() does the rest of the teardown.
       const link = this.#link;
       if (link) void endHttpSession(link).then(() => closeLink(link));
@@ -178,6 +210,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       if (this.#closing) break;
       if (ready) {
         failures = 0;
+        this.#after401 = false;
         const link = this.#link!;
         this.#setState("ready", 0, undefined, ready);
         this.listings.flushStale(link);
@@ -191,6 +224,12 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         continue; // the first reopen after a loss is immediate
       }
       failures++;
+      // The reconnect after a 401, with headers asked again, failed too: that was the one try; calls fail now
+      // (SERVER_UNAVAILABLE) rather than wait through the backoff, and the server is probed as a failed one.
+      if (this.#after401) {
+        this.#after401 = false;
+        failures = Math.max(failures, reconnect.maxAttempts + 1);
+      }
       if (failures > reconnect.maxAttempts) {
         this.#setState("failed", failures, error);
         await this.#sleep(reconnect.probeIntervalMs);
@@ -256,19 +295,21 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link)) : undefined;
-      const transport = createTransport(spec, {
+      const headers = spec.dynamicHeaders ? await this.#headers() : spec.headers;
+      if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
+      const transport = createTransport(spec.dynamicHeaders ? { ...spec, headers } : spec, {
         onpid: (pid, startTime) => this.#main?.pid(pid, startTime).catch(ignore),
         onheard: () => link && (link.heard = true),
         onoversize: () => this.#oversize(link),
       }, streams);
       const client = new PoolClient(CLIENT_INFO, {
-        capabilities: {},
+        capabilities: capabilitiesOf(spec.clientCapabilities ?? []),
         jsonSchemaValidator: deferredValidator,
         versionNegotiation: { mode: negotiationOf(spec.protocol), probe: { timeoutMs: Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) } },
       });
       let lostResolve!: () => void;
       const lost = new Promise<void>((resolve) => (lostResolve = resolve));
-      const mine: Link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost, streams, stale: new Set() };
+      const mine: Link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost, streams, stale: new Set(), after401: this.#after401, unauthorized: this.#unauthorized };
       link = mine;
       client.onclose = () => {
         mine.closed = true;
@@ -281,6 +322,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         if (spec.transport === "sse" && error instanceof SseError) this.lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       this.#listenOn(mine);
+      this.asks.register(client, () => this.#requests.soleInFlight(mine));
       this.#link = mine;
       try {
         await client.connect(transport, { timeout: spec.connectTimeoutMs, ...(prior ? { prior } : {}) });
@@ -302,6 +344,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: true };
       // Subscribed (listening, in the 2026-07-28 era) before listing: a change between the two is not lost.
       // A stale modern verdict connects without a word: its first request is what fails.
+      await this.#applyLogLevel(mine);
       await this.subscriptions.restore(mine);
       const catalogs = await this.listings.listAll(mine);
       const discover = client.getDiscoverResult();
@@ -320,7 +363,11 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     } catch (error) {
       await closeLink(link);
       const as = prior ? ` (as a ${prior.kind === "modern" ? "2026-07-28" : "legacy"} server, as it was last found)` : "";
-      return { error: wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${as}: ${messageOf(error)}`), heard: link?.heard ?? false };
+      // The status, when the SDK's message leaves it out (a 401 of expired credentials).
+      const status = httpStatusOf(error);
+      const http = typeof status === "number" && !messageOf(error).includes(String(status)) ? ` (HTTP ${status})` : "";
+      const data = typeof status === "number" ? { data: { httpStatus: status } } : undefined;
+      return { error: wireError("SERVER_UNAVAILABLE", `could not connect to ${describe(spec)}${as}: ${messageOf(error)}${http}`, data), heard: link?.heard ?? false };
     }
   }
 
@@ -338,6 +385,31 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       this.#main?.log(n.params.level, n.params.logger, n.params.data).catch(ignore);
     });
   }
+
+  /** The headers for this connect, from the main thread's functions; what they throw fails the attempt. */
+  async #headers(): Promise<Record<string, string>> {
+    const main = this.#main;
+    if (!main) throw new Error("the pool is gone");
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the headers function did not answer within ${this.spec.connectTimeoutMs} ms`)), this.spec.connectTimeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([main.headers(), bound]);
+      if (!outcome.ok) throw new Error(outcome.error.message);
+      return outcome.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A request on `link` got HTTP 401: reconnect with headers asked again, unless that was just done (see Link.after401). */
+  readonly #unauthorized = (link: Link): boolean => {
+    if (link.after401 || this.#closing) return false;
+    this.#after401 = true;
+    this.lose(link, wireError("CONNECTION_LOST", "HTTP 401 from server: reconnecting with fresh headers"));
+    return true;
+  };
 
   #oversize(link: Link | undefined): void {
     if (!link || link.closed) return;

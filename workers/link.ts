@@ -15,7 +15,7 @@ import {
   type Transport,
   type VersionNegotiationMode,
 } from "@modelcontextprotocol/client";
-import { wireError, type ConnectionSpec, type RequestMethod, type WireError } from "../src/common/protocol.js";
+import { NOT_SENT, wireError, type ConnectionSpec, type RequestMethod, type WireError } from "../src/common/protocol.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
 import { CallStreams, messageOf, RECONNECTION_OPTIONS } from "./http-calls.js";
@@ -53,6 +53,13 @@ export interface Link {
   streams: CallStreams | undefined;
   /** List kinds a list_changed asked to list again before the link was ready: listed once it is (listings.ts). */
   stale: Set<"tools" | "resources" | "prompts">;
+  /**
+   * Opened after a 401 with headers asked again, and nothing succeeded on it yet: another 401 fails its
+   * request (SERVER_UNAVAILABLE) instead of reconnecting again.
+   */
+  after401: boolean;
+  /** A request got HTTP 401: true when the host reconnects with fresh headers (the request is then not sent, and routed again). */
+  unauthorized?: (link: Link) => boolean;
 }
 
 /** What a transport tells its host beyond the JSON-RPC messages. */
@@ -123,6 +130,11 @@ export function classify(error: unknown, link: Link, lose: (link: Link, reason: 
     // how a "session gone" answer (a 404, or a 400 saying so) ends here: CallStreams alone judges the
     // answer, and closed the link for it (one initialize for everyone who noticed).
     if (link.reason || link.closed) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
+    // Credentials expired: one refresh of the headers and one reconnect, then the request is routed again.
+    if (status === 401) {
+      if (link.unauthorized?.(link)) return wireError("CONNECTION_LOST", `HTTP 401 from server: reconnecting with fresh headers`, { data: NOT_SENT });
+      return wireError("SERVER_UNAVAILABLE", `HTTP 401 from server${link.after401 ? " (after asking for headers again and reconnecting)" : ""}: ${messageOf(error)}`, { data: { httpStatus: 401 } });
+    }
     // A 404 no CallStreams took for a lost session (legacy SSE's POST endpoint, a server without
     // sessions): what we were talking to is gone. Reopen.
     if (status === 404 || status === undefined || status >= 500) {
@@ -175,7 +187,7 @@ export async function closeLink(link: Link | undefined): Promise<void> {
  * The HTTP status of a failed request, if the error is one: Streamable HTTP and SSE errors carry a
  * code, the legacy SSE transport's POST failure only says it in its message.
  */
-function httpStatusOf(error: unknown): number | undefined | null {
+export function httpStatusOf(error: unknown): number | undefined | null {
   if (error instanceof SdkHttpError) return error.status;
   if (error instanceof SseError) return error.code;
   const m = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;

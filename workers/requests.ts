@@ -11,12 +11,13 @@
  * check, its errors) is methods.ts; what differs here by method is only in `#start`.
  */
 import type { MessagePort } from "node:worker_threads";
-import type { JSONRPCMessage, Progress } from "@modelcontextprotocol/client";
-import { NOT_SENT, wireError, type ConnectionState, type Outcome, type RequestMethod, type ToMain, type WireError, type WireRequest, type WireResult } from "../src/common/protocol.js";
+import { CLIENT_CAPABILITIES_META_KEY, type JSONRPCMessage, type Progress } from "@modelcontextprotocol/client";
+import { NOT_SENT, wireError, type ClientCapabilityKind, type ConnectionState, type Outcome, type RequestMethod, type ToMain, type WireError, type WireRequest, type WireResult } from "../src/common/protocol.js";
 import { checkCallResult, eraCheck } from "./call-result.js";
 import { HttpCall, messageOf, type CallStreamHost } from "./http-calls.js";
 import { classify, sdkError, type Link } from "./link.js";
 import type { Listings } from "./listings.js";
+import { capabilitiesOf, METHOD_OF_KIND, type ServerAsks } from "./server-requests.js";
 import { METHODS, rpcError } from "./methods.js";
 import type { Subscriptions } from "./subscriptions.js";
 import { FIRST_WIRE_ID, nextWireId, ourWireId } from "./wire-ids.js";
@@ -26,6 +27,7 @@ export interface RequestHost {
   readonly data: MessagePort;
   readonly listings: Listings;
   readonly subscriptions: Subscriptions;
+  readonly asks: ServerAsks;
   state(): ConnectionState;
   closing(): boolean;
   current(): Link | undefined;
@@ -54,6 +56,14 @@ interface Pending {
   burst: number;
   /** This tick's latest progress notification beyond the burst (its params), not posted yet. */
   latest: ProgressParams | undefined;
+  /** 2026-07-28 input rounds done by the lean path (see #inputRequired). */
+  round: number;
+  /** The params as the caller sent them, before any round added `inputResponses` and `requestState`. */
+  base: Record<string, unknown> | undefined;
+  /** The main thread's handlers answering this round's input requests: their ask ids. */
+  asks: number[] | undefined;
+  /** 2026-07-28: what its caller can answer beyond the connection's declared capabilities (WireRequest.capabilities). */
+  kinds: ClientCapabilityKind[] | undefined;
 }
 
 type ProgressParams = { progressToken?: unknown } & Progress;
@@ -62,6 +72,10 @@ type ProgressParams = { progressToken?: unknown } & Progress;
 const PROGRESS_BURST = 8;
 /** Largest batch of results in one message (see #reply). */
 const BATCH_BYTES = 32 * 1024;
+/** Most `input_required` rounds one request goes through (the SDK client's default `inputRequired.maxRounds`). */
+export const MAX_INPUT_ROUNDS = 10;
+/** Pause before sending a request again with only the server's `requestState` (no input asked): as the SDK's driver. */
+const REQUEST_STATE_PACING_MS = 250;
 
 export class Requests {
   readonly #host: RequestHost;
@@ -100,7 +114,7 @@ export class Requests {
     if (entry.subscription === "unsubscribe") this.#host.subscriptions.unsubscribed(params.uri as string);
 
     const timer = setTimeout(this.#expire, req.timeoutMs, req.id);
-    const r: Pending = { id: req.id, method, params, link, wireId: 0, timer, timeoutMs: req.timeoutMs, http: undefined, progress: req.progress, rounds: undefined, burst: 0, latest: undefined };
+    const r: Pending = { id: req.id, method, params, link, wireId: 0, timer, timeoutMs: req.timeoutMs, http: undefined, progress: req.progress, rounds: undefined, burst: 0, latest: undefined, round: 0, base: undefined, asks: undefined, kinds: req.capabilities };
     this.#pending.set(req.id, r);
     if (link.modern) {
       // 2026-07-28: no subscribe verbs; the set goes in the listen stream's filter (subscriptions.ts).
@@ -118,7 +132,8 @@ export class Requests {
     this.#byWireId.set(wireId, r);
     if (link.streams) r.http = new HttpCall(wireId);
     // The 2026-07-28 era: the link's envelope goes in every request's _meta (beside the caller's own, if any).
-    const meta = r.progress ? { ...link.envelope, progressToken: wireId } : link.envelope;
+    let meta = r.progress ? { ...link.envelope, progressToken: wireId } : link.envelope;
+    if (r.kinds && meta) meta = { ...meta, [CLIENT_CAPABILITIES_META_KEY]: { ...(meta[CLIENT_CAPABILITIES_META_KEY] as object | undefined), ...capabilitiesOf(r.kinds) } };
     const own = r.params._meta as Record<string, unknown> | undefined;
     const params = meta ? { ...r.params, _meta: own ? { ...own, ...meta } : meta } : r.params;
     // Keys in this order: CallStreams reads the id from the start of the serialized message.
@@ -134,6 +149,8 @@ export class Requests {
     if (r.wireId !== 0) this.#byWireId.delete(r.wireId);
     clearTimeout(r.timer);
     r.rounds?.abort();
+    if (outcome.ok) r.link.after401 = false;
+    if (r.asks) for (const ask of r.asks) this.#host.asks.end(ask, outcome.ok ? "the call ended" : `the call ended: ${outcome.error.message}`);
     if (r.http) r.link.streams!.callEnded(r.http, outcome.ok);
     // Its progress goes out ahead of its result.
     if (r.latest) this.#postProgress(r, r.latest);
@@ -219,26 +236,90 @@ export class Requests {
     const checked = eraCheck(answer.result, link.modern) ?? METHODS[r.method].check(answer.result);
     if (checked.ok === true) this.#settle(r, { ok: true, value: checked.value });
     else if (checked.ok === false) this.#settle(r, fail("PROTOCOL_ERROR", checked.message));
-    else this.#inputRequired(r, checked.asks);
+    else this.#inputRequired(r, answer.result as Record<string, unknown>, checked.asks);
     return true;
   }
 
   /**
-   * A 2026-07-28 server answered `input_required`. With requests for input (elicitation, sampling, roots)
-   * the request cannot go on: the pool has nobody to ask yet, and the SDK's client would only find no
-   * handler for them. With only `requestState` (the server wants the request sent again with it), the
-   * SDK's client carries a tools/call through its rounds.
+   * The legacy era's tie of a server's request to a call: the one request of the pool in flight on `link`,
+   * if there is exactly one; with none or several, the request is the connection's (see server-requests.ts).
    */
-  #inputRequired(r: Pending, asks: boolean): void {
-    if (!asks && r.method === "tools/call") return this.#viaSdk(r);
-    this.#settle(r, fail("PROTOCOL_ERROR", `the server asks the client for ${asks ? "input (elicitation, sampling or roots)" : "another round"} on ${r.method}, which this pool does not answer`));
+  soleInFlight(link: Link): number | undefined {
+    let sole: number | undefined;
+    for (const r of this.#pending.values()) {
+      if (r.link !== link) continue;
+      if (sole !== undefined) return undefined;
+      sole = r.id;
+    }
+    return sole;
   }
 
   /**
-   * Hands a tools/call to the SDK's `callTool()`, for what the lean path does not do: a server's
-   * `input_required` rounds (the SDK answers them through its handlers and retries the call, up to its
-   * round limit; there is no way to hand it a result we hold, so the call starts over), and the
-   * `Mcp-Param-*` headers of a tool that declares them. Under the request's own deadline and
+   * A 2026-07-28 server answered `input_required`: it asks for input (elicitation, sampling, roots), or only
+   * wants the request again with its `requestState`. The rounds are done here rather than by the SDK's
+   * client: its driver calls the client's handlers with no word of the call they are for, while here each
+   * input request is asked of the main thread with this request's id, so that the handlers of the session
+   * whose call it is answer it, and of no other. Each round goes out on a fresh JSON-RPC id, with the answers
+   * (`inputResponses`) and the byte-exact `requestState`, under the request's own timer, up to
+   * MAX_INPUT_ROUNDS. Only a tool with `Mcp-Param-*` headers goes through the SDK's client (#viaSdk), rounds
+   * included: there a request is tied to its call only as in the legacy era (ServerAsks.register).
+   */
+  #inputRequired(r: Pending, result: Record<string, unknown>, asks: boolean): void {
+    if (++r.round > MAX_INPUT_ROUNDS) return this.#settle(r, fail("PROTOCOL_ERROR", `${r.method} still required input after ${MAX_INPUT_ROUNDS} rounds`));
+    const requestState = typeof result.requestState === "string" ? result.requestState : undefined;
+    const entries = asks ? Object.entries(result.inputRequests as Record<string, unknown>) : [];
+    for (const [key, entry] of entries) {
+      const method = (entry as { method?: unknown } | null)?.method;
+      if (typeof method !== "string") return this.#settle(r, fail("PROTOCOL_ERROR", `the server sent an invalid input request ${JSON.stringify(key)}`));
+      if (!this.#host.asks.declares(method) && !r.kinds?.some((kind) => METHOD_OF_KIND[kind] === method)) {
+        return this.#settle(r, fail("PROTOCOL_ERROR", `the server asks the client for input (${method}) on ${r.method}, which no handler of this pool answers (give the pool or the session a handler for it)`));
+      }
+    }
+    // This round's leg is answered: its id and stream are done with.
+    if (r.wireId !== 0) this.#byWireId.delete(r.wireId);
+    r.wireId = 0;
+    if (r.http) r.link.streams!.callEnded(r.http, true);
+    r.http = undefined;
+    r.base ??= r.params;
+    if (entries.length === 0) {
+      setTimeout(() => this.#pending.get(r.id) === r && this.#again(r, undefined, requestState), REQUEST_STATE_PACING_MS).unref();
+      return;
+    }
+    const ids: number[] = (r.asks = []);
+    const responses: Record<string, unknown> = {};
+    let left = entries.length;
+    for (const [key, entry] of entries) {
+      const { method, params } = entry as { method: string; params?: unknown };
+      const { id, outcome } = this.#host.asks.ask(method, params ?? {}, r.id);
+      ids.push(id);
+      void outcome.then((o) => {
+        if (this.#pending.get(r.id) !== r || r.asks !== ids) return;
+        if (!o.ok) {
+          const { code, message } = o.error;
+          return this.#settle(r, { ok: false, error: wireError(code === "ABORTED" || code === "CONNECTION_LOST" ? code : "PROTOCOL_ERROR", message) });
+        }
+        responses[key] = o.value;
+        if (--left === 0) {
+          r.asks = undefined;
+          this.#again(r, responses, requestState);
+        }
+      });
+    }
+  }
+
+  /** Sends `r` again with this round's answers and the server's `requestState`. */
+  #again(r: Pending, inputResponses: Record<string, unknown> | undefined, requestState: string | undefined): void {
+    const params: Record<string, unknown> = { ...r.base };
+    if (inputResponses) params.inputResponses = inputResponses;
+    if (requestState !== undefined) params.requestState = requestState;
+    r.params = params;
+    if (r.link.closed || r.link.reason) return this.#settle(r, { ok: false, error: r.link.reason ?? wireError("CONNECTION_LOST", "server connection lost between input rounds") });
+    this.#send(r);
+  }
+
+  /**
+   * Hands a tools/call to the SDK's `callTool()`, for what the lean path does not do: the `Mcp-Param-*`
+   * headers of a tool that declares them (its `input_required` rounds then go through the SDK's driver). Under the request's own deadline and
    * cancellation; its progress as the lean path posts it.
    */
   #viaSdk(r: Pending): void {

@@ -93,7 +93,20 @@ export interface ConnectionSpec {
    * them again at its first connect, as any host does after a reopen.
    */
   subscriptions: string[];
+  /**
+   * The client capabilities this connection declares (`sampling`, `elicitation` form and URL, `roots`):
+   * only those a handler on the main thread can answer. The host registers a request handler on its
+   * client for each; the SDK refuses any other server request with -32601.
+   */
+  clientCapabilities: ClientCapabilityKind[];
+  /** The log level the pool set for this server (`pool.setLoggingLevel`), applied at each connect. */
+  logLevel?: LoggingLevel | undefined;
+  /** HTTP/SSE: the headers come from a function on the main thread, asked before each connect (`MainControl.headers`). */
+  dynamicHeaders?: boolean;
 }
+
+/** A client capability the pool declares when a handler for it exists. */
+export type ClientCapabilityKind = "sampling" | "elicitation" | "roots";
 
 /**
  * What the piscina task receives: the connection's spec and its two ports, one per plane.
@@ -135,6 +148,11 @@ export interface WireRequest {
   timeoutMs: number;
   /** The caller wants progress notifications. */
   progress: boolean;
+  /**
+   * 2026-07-28, shared connections: what the caller's session can answer beyond what its connection
+   * declares, declared in this request's `_meta` only (that era declares capabilities per request).
+   */
+  capabilities?: ClientCapabilityKind[];
 }
 
 /** The answer to one `WireRequest`: the server's result as sent, or why there is none. */
@@ -187,7 +205,7 @@ export interface HostState {
 
 /**
  * The main thread's side of the control plane, handed to the host in `open()` as a comlink proxy. Each
- * method returns nothing and never throws: the host does not wait for the main thread.
+ * method but `serverRequest` returns nothing and never throws: the host does not wait for the main thread.
  */
 export interface MainControl {
   state(state: HostState): void;
@@ -199,6 +217,17 @@ export interface MainControl {
   log(level: LoggingLevel, logger: string | undefined, data: unknown): void;
   /** `notifications/resources/updated` for a URI this connection subscribed to. */
   resourceUpdated(uri: string): void;
+  /**
+   * A server asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`): the main
+   * thread runs the handler that answers it. `id` is the host's for this ask (see `serverRequestEnded`);
+   * `origin` is the `WireRequest.id` of the call that caused it, when the host can tell. Never rejects:
+   * the outcome is the handler's answer or the error the server gets.
+   */
+  serverRequest(id: number, method: string, params: unknown, origin: number | undefined): Promise<Outcome<unknown>>;
+  /** The ask `id` is over on the host's side (the server cancelled it, its call ended): its handler's signal aborts. */
+  serverRequestEnded(id: number, reason: string): void;
+  /** The headers for the next connect (spec `dynamicHeaders`): the pool's and the session's functions, awaited. Never rejects. */
+  headers(): Promise<Outcome<Record<string, string>>>;
 }
 
 /**
@@ -217,6 +246,11 @@ export interface HostControl {
   cancel(id: number, reason: string): void;
   /** Closes the transport, ends the server's process group, and lets the task return. */
   close(): Promise<void>;
+  /**
+   * The server's minimum log level, now and after every reconnect: legacy era `logging/setLevel` (when the
+   * server has the `logging` capability), 2026-07-28 in every request's `_meta`. Never rejects.
+   */
+  setLoggingLevel(level: LoggingLevel): Promise<void>;
 }
 
 export function isToHost(data: unknown): data is ToHost {

@@ -40,6 +40,7 @@ export function hostSpec(target: { command: string; args: string[]; env?: Record
     maxMessageBytes: 16 * 1024 * 1024,
     nice: 0,
     subscriptions: [],
+    clientCapabilities: [],
   };
   if ("url" in target) base.url = target.url;
   else Object.assign(base, { command: target.command, args: target.args, env: target.env ?? {} });
@@ -105,6 +106,14 @@ export class HostHarness implements MainControl {
   }
   resourceUpdated(uri: string): void {
     this.updates.push(uri);
+  }
+  /** The harness has no handlers: every server request is refused, as the pool refuses one nobody answers. */
+  async serverRequest(_id: number, method: string): Promise<Outcome<unknown>> {
+    return { ok: false, error: { code: "PROTOCOL_ERROR", message: `no handler for ${method}`, mcpCode: -32601 } };
+  }
+  serverRequestEnded(): void {}
+  async headers(): Promise<Outcome<Record<string, string>>> {
+    return { ok: true, value: {} };
   }
 
   #onData(message: ToMain): void {
