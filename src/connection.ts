@@ -6,8 +6,8 @@
  * CONNECTION_LOST and starts a replacement host in a fresh worker under the same id.
  *
  * Over 400 lines, and one concern: the life of a host as the main thread sees it (start, state, heartbeat,
- * death, replacement, close) and the requests in flight on it are one state machine; every transition
- * decides what happens to those requests.
+ * death, replacement, close) and the requests in flight on it, and the server's requests being answered
+ * for them, are one state machine; every transition decides what happens to those requests.
  */
 import { MessageChannel } from "node:worker_threads";
 import { expose, transfer, wrap, type Remote } from "comlink";

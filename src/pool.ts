@@ -2,7 +2,7 @@
  * `McpPool`, the facade: the public methods, their options, the pool's events and stats. It admits each
  * request as one `Call` (call.ts) and hands it to the group that serves it (router.ts → server-group.ts);
  * the parts it wires together each live in their own module (admission, sessions, servers, catalogs).
- * Slightly over 400 lines, most of them the public API's documentation (every option and method).
+ * Over 400 lines, most of them the public API's documentation (every option and method).
  */
 import { EventEmitter } from "node:events";
 import type { CallToolResult, LoggingLevel, CompleteRequest, CompleteResult, GetPromptResult, Progress, ReadResourceResult } from "@modelcontextprotocol/client";

@@ -8,10 +8,8 @@ import type { ServerConfig } from "./config.js";
 import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError } from "./errors.js";
 import type { Catalogs, ClientCapabilityKind, ConnectionSpec, ConnectionState, Outcome, Verdict } from "./common/protocol.js";
-import { KINDS, type Call } from "./call.js";
-import { answer, declaredKinds, handlersFor, KIND_OF_METHOD, type HeadersContext, type HeadersFunction, type RequestHandlers, type ServerRequestContext } from "./server-requests.js";
-import { wireError } from "./common/protocol.js";
-import { headerValuesProblem } from "./validate.js";
+import type { Call } from "./call.js";
+import { connectHeaders, declaredKinds, moreCapabilities, routeServerRequest, type Audience, type HeadersFunction, type RequestHandlers } from "./server-requests.js";
 import type { Supervisor } from "./supervisor.js";
 import type { LoggingLevel } from "@modelcontextprotocol/client";
 
@@ -371,60 +369,25 @@ export class ServerGroup implements ConnectionOwner {
     this.#host.connectionEvent("lost", conn, error);
   }
 
-  /**
-   * Routing of a server's request: a session's connection asks its session's handlers; a shared one, the
-   * handlers of the session whose call caused it (when known); both fall back on the pool's. A session's
-   * handler never answers for another session's connection or call.
-   */
+  // Requests from servers and fresh headers: the rules live in server-requests.ts; the group says who it serves.
   serverRequest(_conn: Connection, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>> {
-    const kind = KIND_OF_METHOD[method];
-    const session = this.sessionId !== undefined ? undefined : call?.session;
-    const own = this.sessionId !== undefined ? this.#sessionHandlers : session?.handlers;
-    const sessionId = this.sessionId ?? session?.id;
-    const handlers = kind === undefined ? undefined : handlersFor(kind, own, this.#host.handlers);
-    const ctx: ServerRequestContext = { server: this.config.name, signal };
-    if (sessionId !== undefined) ctx.sessionId = sessionId;
-    if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
-    return answer(method, params, handlers, ctx);
+    return routeServerRequest(this.#audience(), call, method, params, signal);
   }
 
   logLevel(): LoggingLevel | undefined {
     return this.#host.logLevelFor(this.config.name);
   }
 
-  /**
-   * 2026-07-28 on a shared connection: the kinds `call`'s session has handlers for that the connection does
-   * not declare. That era declares capabilities per request, so a session's handlers answer its calls'
-   * input requests there even when the pool has none; the legacy era declares once per connection.
-   */
   moreCapabilities(call: Call): ClientCapabilityKind[] | undefined {
-    if (this.sessionId !== undefined || !call.session) return undefined;
-    const more = declaredKinds(call.session.handlers).filter((kind) => !this.#clientCapabilities.includes(kind));
-    return more.length > 0 ? more : undefined;
+    return moreCapabilities(this.#audience(), call);
   }
 
-  /**
-   * A connection's headers for its next connect: the server's, under the pool's function's, under the
-   * session's (object or function). Never rejects: a function that throws, or gives something that is not
-   * headers, fails that connect attempt with its error.
-   */
-  async headers(_conn: Connection): Promise<Outcome<Record<string, string>>> {
-    const ctx: HeadersContext = { server: this.config.name };
-    if (this.sessionId !== undefined) ctx.sessionId = this.sessionId;
-    const merged: Record<string, string> = { ...this.#headers };
-    for (const [fn, name] of [[this.#host.headers, "the pool's headers function"], [this.#sessionHeadersFn, "the session's headers function"]] as const) {
-      if (!fn) continue;
-      let got: unknown;
-      try {
-        got = await fn({ ...ctx });
-      } catch (error) {
-        return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} threw: ${error instanceof Error ? error.message : String(error)}`) };
-      }
-      const problem = headerValuesProblem(got);
-      if (problem !== undefined) return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} gave no valid headers: ${problem}`) };
-      Object.assign(merged, got);
-    }
-    return { ok: true, value: merged };
+  headers(_conn: Connection): Promise<Outcome<Record<string, string>>> {
+    return connectHeaders(this.#audience(), this.#headers, this.#host.headers, this.#sessionHeadersFn);
+  }
+
+  #audience(): Audience {
+    return { server: this.config.name, sessionId: this.sessionId, sessionHandlers: this.#sessionHandlers, poolHandlers: this.#host.handlers, declared: this.#clientCapabilities };
   }
 
   prior(): Verdict | undefined {

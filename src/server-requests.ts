@@ -10,6 +10,8 @@
  */
 import type { CreateMessageRequest, CreateMessageResult, ElicitRequest, ElicitResult, Root } from "@modelcontextprotocol/client";
 import { wireError, type ClientCapabilityKind, type Outcome } from "./common/protocol.js";
+import { KINDS, type Call } from "./call.js";
+import { headerValuesProblem } from "./validate.js";
 
 export type { Root };
 
@@ -131,4 +133,67 @@ function messageOf(error: unknown): string {
   } catch {
     return "(an error that cannot be shown)";
   }
+}
+
+/** Who a group's connections serve: what routing a server's request and a connect's headers need to know. */
+export interface Audience {
+  server: string;
+  /** A session's group: that session's id (its connections are its own). */
+  sessionId: string | undefined;
+  sessionHandlers: RequestHandlers | undefined;
+  poolHandlers: RequestHandlers | undefined;
+  /** What the group's connections declare. */
+  declared: ClientCapabilityKind[];
+}
+
+/**
+ * Routing of a server's request: a session's connection asks its session's handlers; a shared one, the
+ * handlers of the session whose call caused it (when known); both fall back on the pool's. A session's
+ * handler never answers for another session's connection or call.
+ */
+export function routeServerRequest(a: Audience, call: Call | undefined, method: string, params: unknown, signal: AbortSignal): Promise<Outcome<unknown>> {
+  const kind = KIND_OF_METHOD[method];
+  const session = a.sessionId !== undefined ? undefined : call?.session;
+  const own = a.sessionId !== undefined ? a.sessionHandlers : session?.handlers;
+  const sessionId = a.sessionId ?? session?.id;
+  const handlers = kind === undefined ? undefined : handlersFor(kind, own, a.poolHandlers);
+  const ctx: ServerRequestContext = { server: a.server, signal };
+  if (sessionId !== undefined) ctx.sessionId = sessionId;
+  if (call?.kind === KINDS.callTool && call.tool !== undefined) ctx.tool = call.tool;
+  return answer(method, params, handlers, ctx);
+}
+
+/**
+ * 2026-07-28 on a shared connection: the kinds `call`'s session has handlers for that the connection does
+ * not declare. That era declares capabilities per request, so a session's handlers answer its calls'
+ * input requests there even when the pool has none; the legacy era declares once per connection.
+ */
+export function moreCapabilities(a: Audience, call: Call): ClientCapabilityKind[] | undefined {
+  if (a.sessionId !== undefined || !call.session) return undefined;
+  const more = declaredKinds(call.session.handlers).filter((kind) => !a.declared.includes(kind));
+  return more.length > 0 ? more : undefined;
+}
+
+/**
+ * A connection's headers for its next connect: the server's (with a session's fixed ones), under the pool's
+ * function's, under the session's function's. Never rejects: a function that throws, or gives something
+ * that is not headers, fails that connect attempt with its error.
+ */
+export async function connectHeaders(a: Audience, fixed: Record<string, string>, poolFn: HeadersFunction | undefined, sessionFn: HeadersFunction | undefined): Promise<Outcome<Record<string, string>>> {
+  const ctx: HeadersContext = { server: a.server };
+  if (a.sessionId !== undefined) ctx.sessionId = a.sessionId;
+  const merged: Record<string, string> = { ...fixed };
+  for (const [fn, name] of [[poolFn, "the pool's headers function"], [sessionFn, "the session's headers function"]] as const) {
+    if (!fn) continue;
+    let got: unknown;
+    try {
+      got = await fn({ ...ctx });
+    } catch (error) {
+      return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} threw: ${error instanceof Error ? error.message : String(error)}`) };
+    }
+    const problem = headerValuesProblem(got);
+    if (problem !== undefined) return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} gave no valid headers: ${problem}`) };
+    Object.assign(merged, got);
+  }
+  return { ok: true, value: merged };
 }

@@ -7,6 +7,9 @@
  * everything else through comlink on the control port: the main thread calls `HostControl` (open,
  * cancel, close), the host calls back the `MainControl` proxy it got in `open()` (state with the
  * catalogs, pid, logs, resource updates), never waiting for it. Nothing throws across either port.
+ *
+ * Over 400 lines, one concern: the connection's lifecycle (connect, with the headers asked for first;
+ * reopen; keepalive; close). Requests, listings and subscriptions are their own modules.
  */
 import { threadId } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";

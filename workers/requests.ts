@@ -9,6 +9,9 @@
  * cancellation (`notifications/cancelled`, as the SDK sends it); it is settled by its answer (`take`),
  * `cancel`, its timer or the loss of its link, whichever comes first. What each method means (its result
  * check, its errors) is methods.ts; what differs here by method is only in `#start`.
+ *
+ * Over 400 lines, one concern: a request's life on the worker, including the 2026-07-28 input rounds
+ * (an `input_required` answer is a state of the same request, re-sent under the same timer).
  */
 import type { MessagePort } from "node:worker_threads";
 import { CLIENT_CAPABILITIES_META_KEY, type JSONRPCMessage, type Progress } from "@modelcontextprotocol/client";
