@@ -10,6 +10,7 @@ import type { PoolConfig, ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import { McpPoolError } from "./errors.js";
 import type { CallToolOptions, CompleteParams, RequestOptions, ResourceOptions } from "./pool.js";
+import type { PoolPrompt } from "./catalogs.js";
 import type { Router } from "./router.js";
 import type { GroupHost } from "./server-group.js";
 import type { Servers } from "./servers.js";
@@ -44,51 +45,45 @@ export class Requests {
     this.#groupHost = groupHost;
   }
 
-  callTool(name: string, args: Record<string, unknown>, options: CallToolOptions, caller: Caller, listed = false): Promise<CallToolResult> {
-    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const checked = readCall(name, options);
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const sessionId = caller.sessionId ?? checked.sessionId;
-    const entry = this.#router.tool(name, sessionId);
-    if (!entry) {
-      // The name may be one of the session's own tools that its connections have not listed yet (a server
-      // whose tools depend on the caller): list them first, as session.listTools() would, then look again.
-      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
-        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.callTool(name, args, options, caller, true));
-      }
-      return Promise.reject(this.#router.notFound("tools", name));
-    }
-    const badArgs = argsProblem(args);
-    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, entry.tool.name);
-    const params = { name: entry.tool.name, arguments: args };
-    return this.admit(KINDS.callTool, this.#config.servers[entry.server]!, entry.tool.name, params, checked, caller, entry.tool.annotations) as Promise<CallToolResult>;
+  callTool(name: string, args: Record<string, unknown>, options: CallToolOptions, caller: Caller): Promise<CallToolResult> {
+    return this.#byName("tools", name, args, options, caller, false) as Promise<CallToolResult>;
   }
 
-  getPrompt(name: string, args: Record<string, string>, options: RequestOptions, caller: Caller, listed = false): Promise<GetPromptResult> {
-    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
-    const checked = readCall(name, options, "a prompt name");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const sessionId = caller.sessionId ?? checked.sessionId;
-    const entry = this.#router.prompt(name, sessionId);
-    if (!entry) {
-      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
-        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.getPrompt(name, args, options, caller, true));
-      }
-      return Promise.reject(this.#router.notFound("prompts", name));
-    }
-    const badArgs = argsProblem(args);
-    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, entry.prompt.name);
-    const params = { name: entry.prompt.name, arguments: args };
-    return this.admit(KINDS.getPrompt, this.#config.servers[entry.server]!, entry.prompt.name, params, checked, caller, undefined) as Promise<GetPromptResult>;
+  getPrompt(name: string, args: Record<string, string>, options: RequestOptions, caller: Caller): Promise<GetPromptResult> {
+    return this.#byName("prompts", name, args, options, caller, false) as Promise<GetPromptResult>;
   }
 
-  resource(kind: RequestKind, uri: string, options: ResourceOptions, caller: Caller): Promise<unknown> {
+  /** A tool call or a prompt: the pool name resolved in the caller's view, then the server's own name sent. */
+  #byName(catalog: "tools" | "prompts", name: string, args: Record<string, unknown>, options: RequestOptions, caller: Caller, listed: boolean): Promise<unknown> {
+    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
+    const checked = readCall(name, options, catalog === "tools" ? "a tool name" : "a prompt name");
+    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    const sessionId = caller.sessionId ?? checked.sessionId;
+    const tool = catalog === "tools" ? this.#router.tool(name, sessionId) : undefined;
+    const entry = tool ?? (catalog === "prompts" ? this.#router.prompt(name, sessionId) : undefined);
+    if (!entry) {
+      // The name may be one of the session's own that its connections have not listed yet (a server whose
+      // lists depend on the caller): list them first, as session.listTools() would, then look again.
+      if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
+        return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.#byName(catalog, name, args, options, caller, true));
+      }
+      return Promise.reject(this.#router.notFound(catalog, name));
+    }
+    const own = tool ? tool.tool.name : (entry as PoolPrompt).prompt.name;
+    const badArgs = argsProblem(args);
+    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, own);
+    const kind = tool ? KINDS.callTool : KINDS.getPrompt;
+    return this.admit(kind, this.#config.servers[entry.server]!, own, { name: own, arguments: args }, checked, caller, tool?.tool.annotations);
+  }
+
+  /** A request routed by a URI (a read, a subscription verb, a completion of a template): `params` default to `{ uri }`. */
+  resource(kind: RequestKind, uri: string, options: ResourceOptions, caller: Caller, params: Record<string, unknown> = { uri }): Promise<unknown> {
     if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", options?.server, undefined);
     const checked = readCall(uri, options, "a resource URI");
     if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
     const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
     if (server instanceof McpPoolError) return Promise.reject(server);
-    return this.admit(kind, server, undefined, { uri }, checked, caller, undefined);
+    return this.admit(kind, server, undefined, params, checked, caller, undefined);
   }
 
   complete(params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<CompleteResult["completion"]> {
@@ -96,7 +91,7 @@ export class Requests {
     const ref = (params as { ref?: { type?: unknown; name?: unknown; uri?: unknown } } | null)?.ref;
     if (ref?.type === "ref/resource") {
       if (typeof ref.uri !== "string") return reject("INVALID_ARGUMENTS", "a ref/resource needs a uri", undefined, undefined);
-      return this.#resourceLike(KINDS.complete, ref.uri, params, options, caller) as Promise<CompleteResult["completion"]>;
+      return this.resource(KINDS.complete, ref.uri, options, caller, params as unknown as Record<string, unknown>) as Promise<CompleteResult["completion"]>;
     }
     if (ref?.type !== "ref/prompt" || typeof ref.name !== "string") return reject("INVALID_ARGUMENTS", "complete() needs a ref of type ref/prompt (with a name) or ref/resource (with a uri)", undefined, undefined);
     const checked = readCall(ref.name, options, "a prompt name");
@@ -105,15 +100,6 @@ export class Requests {
     if (!entry) return Promise.reject(this.#router.notFound("prompts", ref.name));
     const sent = { ...params, ref: { ...params.ref, name: entry.prompt.name } };
     return this.admit(KINDS.complete, this.#config.servers[entry.server]!, entry.prompt.name, sent, checked, caller, undefined) as Promise<CompleteResult["completion"]>;
-  }
-
-  /** A completion for a resource template: routed as its URI would be. */
-  #resourceLike(kind: RequestKind, uri: string, params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<unknown> {
-    const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
-    const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
-    if (server instanceof McpPoolError) return Promise.reject(server);
-    return this.admit(kind, server, undefined, params as unknown as Record<string, unknown>, checked, caller, undefined);
   }
 
   /**
