@@ -5,7 +5,7 @@
  * shipping it anywhere. See docs/performance.md, "Telemetry".
  */
 import { context, metrics, propagation, trace } from "@opentelemetry/api";
-import { AsyncHooksContextManager } from "@opentelemetry/context-async-hooks";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { ExportResultCode, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -26,7 +26,7 @@ const dropMetrics: PushMetricExporter = {
 export function registerOtel(): () => Promise<void> {
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropSpans)] });
   trace.setGlobalTracerProvider(tracerProvider);
-  context.setGlobalContextManager(new AsyncHooksContextManager().enable());
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 5_000 })] });
   metrics.setGlobalMeterProvider(meterProvider);
