@@ -13,6 +13,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { createPool, McpPoolError, type McpPool } from "../src/index.js";
 import { DURATION_BUCKETS } from "../src/telemetry.js";
 import { rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { ERA_REVISION, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type HttpFixture } from "./helpers/fixtures.js";
 
 class TestReader extends MetricReader {
@@ -29,6 +30,10 @@ const reader = new TestReader();
 metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
 const tracer = trace.getTracer("telemetry-test");
 
+/** A server whose tool schema's pattern backtracks forever on WEDGING_TEXT: it wedges its worker (see worker-heartbeat.test). */
+const HAZARD_SERVER = fileURLToPath(new URL("./fixtures/hazard-server.js", import.meta.url));
+const WEDGING_TEXT = `${"a".repeat(41)}!`;
+
 /** The stdio server's events (one line per call it got): the kill -9 test waits until the server has its call. */
 const pipeEvents = tmpFile("telemetry-events");
 let pool: McpPool;
@@ -44,8 +49,9 @@ test.before(async () => {
       modern: { url: modernHttp.url },
       // Nothing listens there: never ready.
       gone: { url: "http://127.0.0.1:9/mcp", reconnect: { maxAttempts: 0 } },
+      hazard: { command: process.execPath, args: [HAZARD_SERVER], stderr: "ignore" },
     },
-    limits: { maxInFlightPerConnection: 2, maxQueue: 1, acquireTimeoutMs: 5_000, drainTimeoutMs: 1_000 },
+    limits: { maxInFlightPerConnection: 2, maxQueue: 1, acquireTimeoutMs: 5_000, drainTimeoutMs: 1_000, workerHeartbeatMs: 1_500 },
   });
 });
 
@@ -196,7 +202,7 @@ test.serial("a call in flight when its server is killed (kill -9) is retried: re
   const { value, children } = await traced(async () => {
     const calls = () => readEvents(pipeEvents).filter((e: { event: string; tool?: string; pid: number }) => e.event === "call" && e.tool === "slow" && e.pid === pid).length;
     const before = calls();
-    const call = pool.callTool("pipe__slow", { ms: 1_500 }, { timeoutMs: 30_000 });
+    const call = pool.callTool("pipe__slow", { ms: 800 }, { timeoutMs: 30_000 });
     // Killed once the server has the request: a request lost before it was sent is routed again, not retried.
     await waitFor(() => calls() > before, 5_000);
     process.kill(pid, "SIGKILL");
@@ -209,6 +215,15 @@ test.serial("a call in flight when its server is killed (kill -9) is retried: re
   t.true(events.includes("retried"), events.join(","));
   t.true(events.includes("reconnect-wait"), events.join(","));
   t.false("error.type" in span.attributes);
+});
+
+test.serial("a call whose worker dies under it is a span with error.type CONNECTION_LOST", async (t) => {
+  const { error, children } = await traced(() => pool.callTool("hazard__match", { text: WEDGING_TEXT }, { timeoutMs: 30_000 }));
+  t.is((error as McpPoolError).code, "CONNECTION_LOST");
+  const span = only(t, children);
+  t.is(span.attributes["error.type"], "CONNECTION_LOST");
+  t.is(span.status.code, SpanStatusCode.ERROR);
+  await waitFor(() => pool.stats().servers.hazard!.state === "ready", 15_000);
 });
 
 function metric(all: MetricData[], name: string): MetricData {
@@ -258,5 +273,7 @@ test.serial("metrics: the duration histogram, the pool's gauges, rejections by e
   t.false("TIMEOUT" in rejected, "the call that timed out was sent");
   const restarts = counted("mcp_worker_pool.connection.restarts", "mcp_worker_pool.server");
   t.is(restarts.pipe, 1);
+  t.is(restarts.hazard, 1);
   t.false("web" in restarts);
+  t.deepEqual(counted("mcp_worker_pool.worker.crashes", "mcp_worker_pool.server"), { hazard: 1 });
 });
