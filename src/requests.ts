@@ -114,15 +114,25 @@ export class Requests {
    * same URI through the same group costs nothing; an unsubscribe goes to the connection that holds it.
    */
   async subscription(verb: "add" | "remove", uri: string, options: ResourceOptions, caller: Caller): Promise<void> {
-    if (this.#admission.closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    const method = verb === "add" ? KINDS.subscribe.method : KINDS.unsubscribe.method;
+    const refuse = (error: McpPoolError): never => {
+      this.#telemetry.refused(method, uri, error);
+      throw error;
+    };
+    if (this.#admission.closing) refuse(new McpPoolError("POOL_CLOSED", "pool is closed"));
     const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") throw new McpPoolError("INVALID_ARGUMENTS", checked);
+    if (typeof checked === "string") return refuse(new McpPoolError("INVALID_ARGUMENTS", checked));
     const sessionId = caller.sessionId ?? checked.sessionId;
     const server = this.#router.uri(uri, checked.server, sessionId);
-    if (server instanceof McpPoolError) throw server;
-    const session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
+    if (server instanceof McpPoolError) return refuse(server);
+    let session: Session | undefined;
+    try {
+      session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
+    } catch (error) {
+      return refuse(error as McpPoolError);
+    }
     const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) throw group;
+    if (group instanceof McpPoolError) return refuse(group);
     const holder = group.connections.find((c) => c.subscriptions.has(uri));
     // A session's subscriptions on a shared server end with it (see #sessionClosed).
     const shared = session && server.scope === "shared" ? session.sharedSubscriptions : undefined;

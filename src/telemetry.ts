@@ -88,13 +88,23 @@ export function createTelemetry(servers: readonly ServerConfig[], gauges: GaugeS
   return api ? new OtelTelemetry(api, servers, gauges) : OFF;
 }
 
+interface SpanStart {
+  name: string;
+  options: OtelApi.SpanOptions;
+}
+
 /** The request kinds' span attribute for their target, when they have one. */
 function targetAttribute(method: string): string | undefined {
   return method === "tools/call" ? "gen_ai.tool.name" : method === "prompts/get" ? "gen_ai.prompt.name" : undefined;
 }
 
 class OtelTelemetry implements Telemetry, CallTelemetry {
-  readonly #api: Api;
+  // The API's parts, held here: reading them off the module namespace per request costs more than the rest of the off path.
+  readonly #trace: Api["trace"];
+  readonly #context: Api["context"];
+  readonly #propagation: Api["propagation"];
+  readonly #ProxyTracerProvider: Api["ProxyTracerProvider"];
+  readonly #ERROR: OtelApi.SpanStatusCode;
   readonly #tracer: OtelApi.Tracer;
   /** The tracer provider the global proxy delegates to while no application registered one. */
   readonly #noopProvider: OtelApi.TracerProvider;
@@ -110,9 +120,15 @@ class OtelTelemetry implements Telemetry, CallTelemetry {
   /** Per server: the attributes every span of it carries (transport, address, the pool's server name). */
   readonly #serverAttributes = new Map<string, Attributes>();
   readonly #clientSpan: OtelApi.SpanOptions;
+  /** See #start. */
+  readonly #starts = new Map<string, SpanStart>();
 
   constructor(otel: Api, servers: readonly ServerConfig[], gauges: GaugeSource) {
-    this.#api = otel;
+    this.#trace = otel.trace;
+    this.#context = otel.context;
+    this.#propagation = otel.propagation;
+    this.#ProxyTracerProvider = otel.ProxyTracerProvider;
+    this.#ERROR = otel.SpanStatusCode.ERROR;
     this.#tracer = otel.trace.getTracer(INSTRUMENTATION_SCOPE);
     this.#noopProvider = new otel.ProxyTracerProvider().getDelegate();
     this.#clientSpan = { kind: otel.SpanKind.CLIENT };
@@ -143,38 +159,54 @@ class OtelTelemetry implements Telemetry, CallTelemetry {
 
   /** A tracer provider is registered (the global proxy delegates to something other than its no-op). */
   #tracing(): boolean {
-    const provider = this.#api.trace.getTracerProvider();
-    return !(provider instanceof this.#api.ProxyTracerProvider) || provider.getDelegate() !== this.#noopProvider;
+    const provider = this.#trace.getTracerProvider();
+    return !(provider instanceof this.#ProxyTracerProvider) || provider.getDelegate() !== this.#noopProvider;
   }
 
   begin(call: Call): void {
-    const otel = this.#api;
+    const otel = this.#trace;
     const tracing = this.#tracing();
-    const context = otel.context.active();
+    const context = this.#context.active();
     // Off: nothing registered, and no span of the caller's to carry on.
-    if (!tracing && !this.#metrics && otel.trace.getSpan(context) === undefined) return;
+    if (!tracing && !this.#metrics && otel.getSpan(context) === undefined) return;
     call.telemetry = this;
     call.startedAt = performance.now();
     let carried = context;
     if (tracing) {
-      const method = call.kind.method;
-      const attributes: Attributes = { ...this.#serverAttributes.get(call.server.name), "mcp.method.name": method };
-      const target = targetAttribute(method);
-      if (target !== undefined && call.tool !== undefined) attributes[target] = call.tool;
-      if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool";
-      if (method.startsWith("resources/") && typeof call.params.uri === "string") attributes["mcp.resource.uri"] = call.params.uri;
-      if (call.session) attributes["mcp_worker_pool.session_id"] = call.session.id;
-      const span = this.#tracer.startSpan(target !== undefined && call.tool !== undefined ? `${method} ${call.tool}` : method, { ...this.#clientSpan, attributes }, context);
+      const start = this.#start(call.server.name, call.kind.method, call.tool);
+      let options = start.options;
+      // What varies per request (a URI, a session) on a copy; the rest is the cached entry's (the SDK copies it).
+      const uri = call.params.uri;
+      if (typeof uri === "string" && call.kind.method.startsWith("resources/")) options = { kind: options.kind!, attributes: { ...options.attributes, "mcp.resource.uri": uri } };
+      if (call.session) options = { kind: options.kind!, attributes: { ...options.attributes, "mcp_worker_pool.session_id": call.session.id } };
+      const span = this.#tracer.startSpan(start.name, options, context);
       if (span.isRecording()) call.span = span;
-      carried = otel.trace.setSpan(context, span);
+      carried = otel.setSpan(context, span);
     }
-    if (otel.trace.getSpan(carried) === undefined) return;
+    if (otel.getSpan(carried) === undefined) return;
     // The MCP spec reserves `traceparent`/`tracestate` in `_meta`; the application's propagator writes them.
     const carrier: Record<string, string> = {};
-    otel.propagation.inject(carried, carrier);
+    this.#propagation.inject(carried, carrier);
     if (Object.keys(carrier).length === 0) return;
     const own = call.params._meta as Record<string, unknown> | undefined;
     call.params = { ...call.params, _meta: own ? { ...own, ...carrier } : carrier };
+  }
+
+  /**
+   * A span's name and start options for (server, method, target), made once: the attributes that never
+   * change between its requests. Bounded by the catalogs (servers × tools and prompts).
+   */
+  #start(server: string, method: string, target: string | undefined): SpanStart {
+    const key = target === undefined ? `${server}\n${method}` : `${server}\n${method}\n${target}`;
+    let start = this.#starts.get(key);
+    if (start) return start;
+    const attributes: Attributes = { ...this.#serverAttributes.get(server), "mcp.method.name": method };
+    const targetName = targetAttribute(method);
+    if (targetName !== undefined && target !== undefined) attributes[targetName] = target;
+    if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool";
+    start = { name: targetName !== undefined && target !== undefined ? `${method} ${target}` : method, options: { kind: this.#clientSpan.kind!, attributes } };
+    this.#starts.set(key, start);
+    return start;
   }
 
   event(call: Call, name: CallEvent): void {
@@ -202,7 +234,7 @@ class OtelTelemetry implements Telemetry, CallTelemetry {
       if (call.retried) span.setAttribute("mcp_worker_pool.retried", true);
       if (errorType !== undefined) {
         span.setAttribute("error.type", errorType);
-        span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: error ? error.message : "the tool's result has isError: true" });
+        span.setStatus({ code: this.#ERROR, message: error ? error.message : "the tool's result has isError: true" });
       }
       span.end();
     }
@@ -226,8 +258,8 @@ class OtelTelemetry implements Telemetry, CallTelemetry {
     if (targetName !== undefined && target !== undefined) attributes[targetName] = target;
     else if (method.startsWith("resources/") && target !== undefined) attributes["mcp.resource.uri"] = target;
     if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool";
-    const span = this.#tracer.startSpan(targetName !== undefined && target !== undefined ? `${method} ${target}` : method, { ...this.#clientSpan, attributes }, this.#api.context.active());
-    span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: error.message });
+    const span = this.#tracer.startSpan(targetName !== undefined && target !== undefined ? `${method} ${target}` : method, { ...this.#clientSpan, attributes }, this.#context.active());
+    span.setStatus({ code: this.#ERROR, message: error.message });
     span.end();
   }
 
