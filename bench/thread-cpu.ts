@@ -10,6 +10,7 @@
  * run: calls per second, then µs of CPU per call in each kind of thread. Worker threads are told from
  * the host's other threads as the pool's busiest N (N = replicas): nothing else in the host comes close.
  * This is the measurement behind docs/performance.md, "Where the time goes". Not part of `npm run bench`.
+ * `BENCH_OTEL=1` registers the OpenTelemetry SDK first (bench/otel.ts): the cost of telemetry on.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -96,4 +97,6 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, WATCHDOG_MS);
 watchdog.unref();
+const shutdownOtel = process.env.BENCH_OTEL === "1" ? (await import("./otel.js")).registerOtel() : undefined;
 for (let i = 0; i < runs; i++) console.log(await run(subjectArg as SubjectName, bytes, calls, inFlight));
+await shutdownOtel?.();

@@ -15,6 +15,7 @@ import { wasNotSent, type RequestMethod } from "./common/protocol.js";
 import type { Connection } from "./connection.js";
 import type { ServerGroup } from "./server-group.js";
 import type { Session } from "./sessions.js";
+import type { CallTelemetry } from "./telemetry.js";
 
 export interface RequestKind {
   readonly method: RequestMethod;
@@ -74,7 +75,8 @@ export class Call {
   readonly group: ServerGroup;
   readonly session: Session | undefined;
   readonly tool: string | undefined;
-  readonly params: Record<string, unknown>;
+  /** As sent; telemetry.ts adds the caller's trace context to its `_meta` at admission. */
+  params: Record<string, unknown>;
   readonly deadline: number;
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
@@ -90,6 +92,10 @@ export class Call {
   settled = false;
   /** Aborts, with the call's end, the handlers answering requests its server made for it (made on first ask only). */
   asks: AbortController | undefined;
+  /** Set at admission only when something is recorded for it (telemetry.ts): its span, its start (performance.now()). */
+  telemetry: CallTelemetry | undefined;
+  span: unknown;
+  startedAt = 0;
 
   readonly #annotations: ToolAnnotations | undefined;
   readonly #ledger: Ledger;
@@ -130,6 +136,7 @@ export class Call {
     if (this.conn) this.conn.abandon(this, error?.message ?? "cancelled");
     this.asks?.abort(new Error(`the call that caused it ended${error ? `: ${error.message}` : ""}`));
     this.#ledger.finished(this, error === undefined);
+    if (this.telemetry) this.telemetry.end(this, error, result);
     if (error) this.#reject(error);
     else this.#resolve(this.kind.unwrap ? this.kind.unwrap(result) : result);
   }
@@ -139,7 +146,10 @@ export class Call {
     if (this.settled) return;
     const notSent = wasNotSent(error);
     if (notSent ? !this.#ledger.closing && this.deadline > Date.now() : error.code === "CONNECTION_LOST" && this.#mayRetry()) {
-      if (!notSent) this.retried = true;
+      if (!notSent) {
+        this.retried = true;
+        this.telemetry?.event(this, "retried");
+      }
       // Routed again once the connection that gave it back has finished updating its state.
       queueMicrotask(() => this.route());
       return;

@@ -67,6 +67,8 @@ export class Connection {
   serverInfo: ServerInfo | undefined;
   /** The server's era as this connection last found it. */
   verdict: Verdict | undefined;
+  /** The legacy era over Streamable HTTP: the server's `Mcp-Session-Id` on this connection, last time it was ready. */
+  mcpSessionId: string | undefined;
   /** Resource URIs subscribed to on this connection (its host subscribes again after every reopen). */
   readonly subscriptions = new Set<string>();
   /** Last time a call finished or started here (for idle eviction). */
@@ -220,8 +222,9 @@ export class Connection {
     const wasReady = this.#hostReady;
     this.#hostReady = s.ready !== undefined;
     if (s.ready) {
-      const { catalogs, server, verdict, pid } = s.ready;
+      const { catalogs, server, verdict, pid, sessionId } = s.ready;
       if (pid !== undefined) this.pid = pid;
+      this.mcpSessionId = sessionId;
       this.catalogs = catalogs;
       this.serverInfo = server;
       this.verdict = verdict;
@@ -245,9 +248,10 @@ export class Connection {
   #onData(message: ToMain): void {
     switch (message.op) {
       case "results":
-        for (const { id, outcome } of message.results) {
+        for (const { id, outcome, rpcId } of message.results) {
           const call = this.#take(id);
           if (!call) continue;
+          if (rpcId !== undefined) call.telemetry?.answered(call, rpcId);
           if (outcome.ok) {
             if (call.kind.subscription) this.#subscribed(call);
             call.settle(undefined, outcome.value);
@@ -294,6 +298,10 @@ export class Connection {
     this.lastUsed = Date.now();
     if (this.#outbox.length === 0) process.nextTick(this.#flush);
     const request: WireRequest = { id, method: call.kind.method, params: call.params, timeoutMs, progress: call.onProgress !== undefined };
+    if (call.span !== undefined) {
+      request.traced = true;
+      call.telemetry!.sent(call, this);
+    }
     // Only a session with handlers of its own has anything more to declare.
     if (call.session?.hasHandlers && this.verdict?.kind === "modern") {
       const more = this.#owner.moreCapabilities(call);

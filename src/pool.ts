@@ -21,6 +21,7 @@ import { Sessions, checkHeaders, type Session, type SessionOptions } from "./ses
 import { NO_OPTIONS, POOL_CALLER, Requests, type Caller } from "./requests.js";
 import { Supervisor } from "./supervisor.js";
 import { snapshot, type PoolStats } from "./stats.js";
+import { createTelemetry, loadTelemetry, type Telemetry } from "./telemetry.js";
 import { handlersProblem, sessionIdProblem, sessionOptionsProblem } from "./validate.js";
 import type { HeadersFunction, RequestHandlers } from "./server-requests.js";
 
@@ -130,6 +131,8 @@ export async function createPool(input: PoolConfigInput, options: PoolOptions = 
         ? `headers must be a function (fixed headers go in the config)`
         : handlersProblem(options as Record<string, unknown>);
   if (problem !== undefined) throw new McpPoolError("CONFIG_INVALID", `options: ${problem}`);
+  // `@opentelemetry/api`, if installed: an optional peer dependency (see telemetry.ts).
+  await loadTelemetry();
   const pool = new McpPool(config, options);
   await pool.ready();
   return pool;
@@ -145,6 +148,7 @@ export class McpPool extends EventEmitter {
   readonly #servers: Servers;
   readonly #router: Router;
   readonly #requests: Requests;
+  readonly #telemetry: Telemetry;
   /** What the server groups need from the pool. */
   readonly #groupHost: GroupHost;
   readonly #ready: Promise<void>;
@@ -171,6 +175,14 @@ export class McpPool extends EventEmitter {
       closed: (s) => this.#sessionClosed(s),
     });
     this.#admission = new Admission(limits, () => this.#allGroups());
+    const admission = this.#admission;
+    const sessions = this.#sessions;
+    this.#telemetry = createTelemetry(list, {
+      inFlight: () => admission.counts.inFlight,
+      queued: () => admission.queued,
+      workers: () => admission.slots,
+      sessions: () => sessions.live,
+    });
     this.#groupHost = {
       supervisor: this.#supervisor,
       admission: this.#admission,
@@ -182,6 +194,7 @@ export class McpPool extends EventEmitter {
       workerCrash: (conn, error) => {
         this.#admission.counts.workerCrashes++;
         this.#admission.counts.serverCrashes--; // the "lost" that follows is the worker's, not the server's
+        this.#telemetry.crashed(conn.server);
         this.emit("worker:crash", eventOf(conn, error));
       },
       catalogsChanged: (conn, kinds) => this.#catalogsChanged(conn, kinds),
@@ -204,7 +217,7 @@ export class McpPool extends EventEmitter {
     };
     this.#servers = new Servers(list, this.#groupHost, (server) => this.#catalogs.has(server));
     this.#router = new Router(config, this.#catalogs, this.#sessions, this.#servers);
-    this.#requests = new Requests(config, this.#router, this.#sessions, this.#servers, this.#admission, this.#groupHost);
+    this.#requests = new Requests(config, this.#router, this.#sessions, this.#servers, this.#admission, this.#groupHost, this.#telemetry);
     // Until then, contested names go by config order; from then on, a name handed out stays put.
     this.#ready = this.#servers.start().then(() => this.#catalogs.seal());
     // Sweep often enough that short idle timeouts are honoured close to on time.
@@ -403,7 +416,10 @@ export class McpPool extends EventEmitter {
 
   #connectionEvent(kind: "ready" | "lost" | "failed", conn: Connection, error?: unknown): void {
     const servers = this.#servers;
-    if (kind === "lost") this.#admission.counts.serverCrashes++;
+    if (kind === "lost") {
+      this.#admission.counts.serverCrashes++;
+      this.#telemetry.restarted(conn.server);
+    }
     if (kind === "ready" && conn.serverInfo) servers.infos.set(conn.server, conn.serverInfo);
     if (kind === "ready" && conn.verdict) servers.verdicts.set(conn.server, conn.verdict);
     if (kind === "ready") servers.connectErrors.delete(conn.server);
@@ -465,6 +481,7 @@ export class McpPool extends EventEmitter {
     this.#admission.clearSlotQueue();
     await Promise.all([...this.#servers.groups()].map((g) => g.close("POOL_CLOSED")).concat(this.#sessions.closeAll()));
     await this.#supervisor.destroy();
+    this.#telemetry.close();
   }
 }
 

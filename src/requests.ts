@@ -15,6 +15,7 @@ import type { Router } from "./router.js";
 import type { GroupHost } from "./server-group.js";
 import type { Servers } from "./servers.js";
 import type { Session, SessionOptions, Sessions } from "./sessions.js";
+import type { Telemetry } from "./telemetry.js";
 import { argsProblem, readCall, type CheckedCallOptions } from "./validate.js";
 
 /** Who makes a request: a session (by `sessionId`, or a handle with its options), or the pool. */
@@ -35,14 +36,16 @@ export class Requests {
   readonly #servers: Servers;
   readonly #admission: Admission;
   readonly #groupHost: GroupHost;
+  readonly #telemetry: Telemetry;
 
-  constructor(config: PoolConfig, router: Router, sessions: Sessions, servers: Servers, admission: Admission, groupHost: GroupHost) {
+  constructor(config: PoolConfig, router: Router, sessions: Sessions, servers: Servers, admission: Admission, groupHost: GroupHost, telemetry: Telemetry) {
     this.#config = config;
     this.#router = router;
     this.#sessions = sessions;
     this.#servers = servers;
     this.#admission = admission;
     this.#groupHost = groupHost;
+    this.#telemetry = telemetry;
   }
 
   callTool(name: string, args: Record<string, unknown>, options: CallToolOptions, caller: Caller): Promise<CallToolResult> {
@@ -55,9 +58,10 @@ export class Requests {
 
   /** A tool call or a prompt: the pool name resolved in the caller's view, then the server's own name sent. */
   #byName(catalog: "tools" | "prompts", name: string, args: Record<string, unknown>, options: RequestOptions, caller: Caller, listed: boolean): Promise<unknown> {
-    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, name);
+    const method = catalog === "tools" ? KINDS.callTool.method : KINDS.getPrompt.method;
+    if (this.#admission.closing) return this.#refuse(method, name, new McpPoolError("POOL_CLOSED", "pool is closed", { tool: name }));
     const checked = readCall(name, options, catalog === "tools" ? "a tool name" : "a prompt name");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    if (typeof checked === "string") return this.#refuse(method, name, new McpPoolError("INVALID_ARGUMENTS", checked));
     const sessionId = caller.sessionId ?? checked.sessionId;
     const tool = catalog === "tools" ? this.#router.tool(name, sessionId) : undefined;
     const entry = tool ?? (catalog === "prompts" ? this.#router.prompt(name, sessionId) : undefined);
@@ -67,37 +71,39 @@ export class Requests {
       if (sessionId !== undefined && !listed && this.#router.sessionUnlisted(sessionId)) {
         return this.#afterListing({ sessionId, handleOptions: caller.handleOptions }, checked.timeoutMs, () => this.#byName(catalog, name, args, options, caller, true));
       }
-      return Promise.reject(this.#router.notFound(catalog, name));
+      return this.#refuse(method, name, this.#router.notFound(catalog, name));
     }
     const own = tool ? tool.tool.name : (entry as PoolPrompt).prompt.name;
     const badArgs = argsProblem(args);
-    if (badArgs !== undefined) return reject("INVALID_ARGUMENTS", badArgs, entry.server, own);
+    if (badArgs !== undefined) return this.#refuse(method, own, new McpPoolError("INVALID_ARGUMENTS", badArgs, { server: entry.server, tool: own }));
     const kind = tool ? KINDS.callTool : KINDS.getPrompt;
     return this.admit(kind, this.#config.servers[entry.server]!, own, { name: own, arguments: args }, checked, caller, tool?.tool.annotations);
   }
 
   /** A request routed by a URI (a read, a subscription verb, a completion of a template): `params` default to `{ uri }`. */
   resource(kind: RequestKind, uri: string, options: ResourceOptions, caller: Caller, params: Record<string, unknown> = { uri }): Promise<unknown> {
-    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", options?.server, undefined);
+    const target = kind === KINDS.complete ? undefined : uri;
+    if (this.#admission.closing) return this.#refuse(kind.method, target, new McpPoolError("POOL_CLOSED", "pool is closed", { server: options?.server }));
     const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    if (typeof checked === "string") return this.#refuse(kind.method, target, new McpPoolError("INVALID_ARGUMENTS", checked));
     const server = this.#router.uri(uri, checked.server, caller.sessionId ?? checked.sessionId);
-    if (server instanceof McpPoolError) return Promise.reject(server);
+    if (server instanceof McpPoolError) return this.#refuse(kind.method, target, server);
     return this.admit(kind, server, undefined, params, checked, caller, undefined);
   }
 
   complete(params: CompleteParams, options: ResourceOptions, caller: Caller): Promise<CompleteResult["completion"]> {
-    if (this.#admission.closing) return reject("POOL_CLOSED", "pool is closed", undefined, undefined);
+    const method = KINDS.complete.method;
+    if (this.#admission.closing) return this.#refuse(method, undefined, new McpPoolError("POOL_CLOSED", "pool is closed"));
     const ref = (params as { ref?: { type?: unknown; name?: unknown; uri?: unknown } } | null)?.ref;
     if (ref?.type === "ref/resource") {
-      if (typeof ref.uri !== "string") return reject("INVALID_ARGUMENTS", "a ref/resource needs a uri", undefined, undefined);
+      if (typeof ref.uri !== "string") return this.#refuse(method, undefined, new McpPoolError("INVALID_ARGUMENTS", "a ref/resource needs a uri"));
       return this.resource(KINDS.complete, ref.uri, options, caller, params as unknown as Record<string, unknown>) as Promise<CompleteResult["completion"]>;
     }
-    if (ref?.type !== "ref/prompt" || typeof ref.name !== "string") return reject("INVALID_ARGUMENTS", "complete() needs a ref of type ref/prompt (with a name) or ref/resource (with a uri)", undefined, undefined);
+    if (ref?.type !== "ref/prompt" || typeof ref.name !== "string") return this.#refuse(method, undefined, new McpPoolError("INVALID_ARGUMENTS", "complete() needs a ref of type ref/prompt (with a name) or ref/resource (with a uri)"));
     const checked = readCall(ref.name, options, "a prompt name");
-    if (typeof checked === "string") return reject("INVALID_ARGUMENTS", checked, undefined, undefined);
+    if (typeof checked === "string") return this.#refuse(method, undefined, new McpPoolError("INVALID_ARGUMENTS", checked));
     const entry = this.#router.prompt(ref.name, caller.sessionId ?? checked.sessionId);
-    if (!entry) return Promise.reject(this.#router.notFound("prompts", ref.name));
+    if (!entry) return this.#refuse(method, undefined, this.#router.notFound("prompts", ref.name));
     const sent = { ...params, ref: { ...params.ref, name: entry.prompt.name } };
     return this.admit(KINDS.complete, this.#config.servers[entry.server]!, entry.prompt.name, sent, checked, caller, undefined) as Promise<CompleteResult["completion"]>;
   }
@@ -108,15 +114,25 @@ export class Requests {
    * same URI through the same group costs nothing; an unsubscribe goes to the connection that holds it.
    */
   async subscription(verb: "add" | "remove", uri: string, options: ResourceOptions, caller: Caller): Promise<void> {
-    if (this.#admission.closing) throw new McpPoolError("POOL_CLOSED", "pool is closed");
+    const method = verb === "add" ? KINDS.subscribe.method : KINDS.unsubscribe.method;
+    const refuse = (error: McpPoolError): never => {
+      this.#telemetry.refused(method, uri, error);
+      throw error;
+    };
+    if (this.#admission.closing) refuse(new McpPoolError("POOL_CLOSED", "pool is closed"));
     const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") throw new McpPoolError("INVALID_ARGUMENTS", checked);
+    if (typeof checked === "string") return refuse(new McpPoolError("INVALID_ARGUMENTS", checked));
     const sessionId = caller.sessionId ?? checked.sessionId;
     const server = this.#router.uri(uri, checked.server, sessionId);
-    if (server instanceof McpPoolError) throw server;
-    const session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
+    if (server instanceof McpPoolError) return refuse(server);
+    let session: Session | undefined;
+    try {
+      session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
+    } catch (error) {
+      return refuse(error as McpPoolError);
+    }
     const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) throw group;
+    if (group instanceof McpPoolError) return refuse(group);
     const holder = group.connections.find((c) => c.subscriptions.has(uri));
     // A session's subscriptions on a shared server end with it (see #sessionClosed).
     const shared = session && server.scope === "shared" ? session.sharedSubscriptions : undefined;
@@ -134,26 +150,35 @@ export class Requests {
    * the caller passed was checked before.
    */
   admit(kind: RequestKind, server: ServerConfig, tool: string | undefined, params: Record<string, unknown>, checked: CheckedCallOptions, caller: Caller, annotations: ToolAnnotations | undefined, via?: Connection): Promise<unknown> {
-    if (checked.signal?.aborted) return reject("ABORTED", "aborted before the request started", server.name, tool);
+    const target = tool ?? (kind.method.startsWith("resources/") ? (params.uri as string) : undefined);
+    if (checked.signal?.aborted) return this.#refuse(kind.method, target, new McpPoolError("ABORTED", "aborted before the request started", { server: server.name, tool }));
     const sessionId = caller.sessionId ?? checked.sessionId;
     let session: Session | undefined;
     if (sessionId !== undefined) {
       try {
         session = this.#openSession({ sessionId, handleOptions: caller.handleOptions });
       } catch (error) {
-        return Promise.reject(error);
+        return this.#refuse(kind.method, target, error as McpPoolError);
       }
     }
     const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) return Promise.reject(new McpPoolError(group.code, group.message, { server: server.name, tool }));
+    if (group instanceof McpPoolError) return this.#refuse(kind.method, target, new McpPoolError(group.code, group.message, { server: server.name, tool }));
     const ledger = this.#admission;
+    const telemetry = this.#telemetry;
     const timeoutMs = checked.timeoutMs ?? server.toolCallTimeoutMs;
     // One promise per request, the caller's: the Call settles it (no promise chain).
     return new Promise((resolve, reject) => {
       const call = new Call({ kind, server, group, session, tool, params, timeoutMs, signal: checked.signal, onProgress: checked.onProgress, annotations, ledger, resolve, reject, via });
       ledger.admitted(call);
+      telemetry.begin(call);
       call.route();
     });
+  }
+
+  /** A request refused before it was let in: recorded (telemetry), then the caller's rejection. */
+  #refuse(method: string, target: string | undefined, error: McpPoolError): Promise<never> {
+    this.#telemetry.refused(method, target, error);
+    return Promise.reject(error);
   }
 
   #openSession(caller: Caller): Session {
@@ -189,8 +214,4 @@ export class Requests {
       session.lastUsed = Date.now();
     }
   }
-}
-
-function reject(code: McpPoolError["code"], message: string, server: string | undefined, tool: string | undefined): Promise<never> {
-  return Promise.reject(new McpPoolError(code, message, { server, tool }));
 }

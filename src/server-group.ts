@@ -199,6 +199,7 @@ export class ServerGroup implements ConnectionOwner {
     call.queuedAt = Date.now();
     this.#queue.push(call);
     admission.queued++;
+    if (call.telemetry) call.telemetry.event(call, this.#reconnecting() ? "reconnect-wait" : "queued");
     // One timer per group for `acquireTimeoutMs`, for the oldest call waiting (the deadline is the call's own).
     if (this.#queueTimer === undefined) this.#armQueueTimer();
   }
@@ -261,6 +262,16 @@ export class ServerGroup implements ConnectionOwner {
     // One new replica at a time: if one is already on its way, wait for it.
     for (const c of this.connections) if (c.state === "connecting" && c.failedAttempts === 0) return false;
     return true;
+  }
+
+  /** No connection is ready and one is on its way back after a loss: a call waits for its server to return. */
+  #reconnecting(): boolean {
+    let back = false;
+    for (const c of this.connections) {
+      if (c.state === "ready") return false;
+      if (c.state === "reconnecting") back = true;
+    }
+    return back;
   }
 
   /** True when a call that waits may be served: a connection is ready, recovering, or about to open. */

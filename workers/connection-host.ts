@@ -362,7 +362,9 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       const instructions = client.getInstructions();
       if (instructions !== undefined) server.instructions = instructions;
       const pid = pidOf(transport);
-      return { ready: { catalogs, server, verdict, ...(pid ? { pid } : {}) }, heard: true };
+      // The legacy era's Mcp-Session-Id over Streamable HTTP (the span attribute `mcp.session.id`).
+      const sessionId = mine.modern ? undefined : (transport as { sessionId?: unknown }).sessionId;
+      return { ready: { catalogs, server, verdict, ...(pid ? { pid } : {}), ...(typeof sessionId === "string" ? { sessionId } : {}) }, heard: true };
     } catch (error) {
       await closeLink(link);
       const as = prior ? ` (as a ${prior.kind === "modern" ? "2026-07-28" : "legacy"} server, as it was last found)` : "";

@@ -67,6 +67,8 @@ interface Pending {
   asks: number[] | undefined;
   /** 2026-07-28: what its caller can answer beyond the connection's declared capabilities (WireRequest.capabilities). */
   kinds: ClientCapabilityKind[] | undefined;
+  /** Its result says its JSON-RPC id (WireRequest.traced). */
+  traced: boolean;
 }
 
 type ProgressParams = { progressToken?: unknown } & Progress;
@@ -117,7 +119,7 @@ export class Requests {
     if (entry.subscription === "unsubscribe") this.#host.subscriptions.unsubscribed(params.uri as string);
 
     const timer = setTimeout(this.#expire, req.timeoutMs, req.id);
-    const r: Pending = { id: req.id, method, params, link, wireId: 0, timer, timeoutMs: req.timeoutMs, http: undefined, progress: req.progress, rounds: undefined, burst: 0, latest: undefined, round: 0, base: undefined, asks: undefined, kinds: req.capabilities };
+    const r: Pending = { id: req.id, method, params, link, wireId: 0, timer, timeoutMs: req.timeoutMs, http: undefined, progress: req.progress, rounds: undefined, burst: 0, latest: undefined, round: 0, base: undefined, asks: undefined, kinds: req.capabilities, traced: req.traced === true };
     this.#pending.set(req.id, r);
     if (link.modern) {
       // 2026-07-28: no subscribe verbs; the set goes in the listen stream's filter (subscriptions.ts).
@@ -158,7 +160,7 @@ export class Requests {
     // Its progress goes out ahead of its result.
     if (r.latest) this.#postProgress(r, r.latest);
     if (outcome.ok && METHODS[r.method].subscription === "subscribe" && !r.link.modern) this.#host.subscriptions.subscribed(r.params.uri as string);
-    this.#reply(r.id, outcome);
+    this.#reply(r.id, outcome, r.traced && r.wireId !== 0 ? r.wireId : undefined);
   }
 
   /**
@@ -333,7 +335,7 @@ export class Requests {
     const tool = this.#host.listings.toolOf(name);
     const onprogress = r.progress ? (progress: Progress) => this.#pending.get(r.id) === r && this.#postProgress(r, progress) : undefined;
     r.link.client
-      .callTool({ name, arguments: r.params.arguments as Record<string, unknown> }, { signal: rounds.signal, timeout: r.timeoutMs, onprogress, ...(tool ? { toolDefinition: tool } : {}) })
+      .callTool({ name, arguments: r.params.arguments as Record<string, unknown>, ...(r.params._meta ? { _meta: r.params._meta as Record<string, unknown> } : {}) }, { signal: rounds.signal, timeout: r.timeoutMs, onprogress, ...(tool ? { toolDefinition: tool } : {}) })
       .then(
         (result) => {
           const checked = checkCallResult(result, true);
@@ -380,11 +382,11 @@ export class Requests {
    * cost the main thread more per call (see docs/performance.md). Large messages are not the reason: V8
    * deserializes even 1.6 MB batches into the young generation.
    */
-  #reply(id: number, outcome: Outcome<unknown>): void {
+  #reply(id: number, outcome: Outcome<unknown>, rpcId?: number): void {
     const bytes = approxBytes(outcome);
     if (this.#results.length > 0 && this.#resultBytes + bytes > BATCH_BYTES) this.#flushResults();
     if (this.#results.length === 0) process.nextTick(this.#flushResults);
-    this.#results.push({ id, outcome });
+    this.#results.push(rpcId === undefined ? { id, outcome } : { id, outcome, rpcId });
     this.#resultBytes += bytes;
   }
 

@@ -138,7 +138,10 @@ export const REQUEST_METHODS = [
 ] as const;
 export type RequestMethod = (typeof REQUEST_METHODS)[number];
 
-/** One request from the main thread: `params` as the MCP request's, without `_meta` (the host adds it). */
+/**
+ * One request from the main thread: `params` as the MCP request's. Its `_meta`, if any, holds only the
+ * caller's trace context (`traceparent`, `tracestate`); the host adds the rest (progress token, envelope).
+ */
 export interface WireRequest {
   /** The main thread's id of the request on this connection (not the JSON-RPC id, which the host picks). */
   id: number;
@@ -153,12 +156,16 @@ export interface WireRequest {
    * declares, declared in this request's `_meta` only (that era declares capabilities per request).
    */
   capabilities?: ClientCapabilityKind[];
+  /** Its span records (telemetry): the result says which JSON-RPC id the request went out with (`WireResult.rpcId`). */
+  traced?: true;
 }
 
 /** The answer to one `WireRequest`: the server's result as sent, or why there is none. */
 export interface WireResult {
   id: number;
   outcome: Outcome<unknown>;
+  /** For a `traced` request: the JSON-RPC id of its last message to the server (none when the SDK's client sent it). */
+  rpcId?: number;
 }
 
 /** Main thread → host, on the data port. */
@@ -199,8 +206,11 @@ export interface HostState {
   failedAttempts: number;
   error?: WireError;
   threadId: number;
-  /** With "ready": everything the server listed and said of itself, and the era it was found to speak. */
-  ready?: { catalogs: Catalogs; server: ServerInfo; verdict: Verdict; pid?: number };
+  /**
+   * With "ready": everything the server listed and said of itself, and the era it was found to speak;
+   * `sessionId`: the server's `Mcp-Session-Id` (legacy era over Streamable HTTP), for telemetry.
+   */
+  ready?: { catalogs: Catalogs; server: ServerInfo; verdict: Verdict; pid?: number; sessionId?: string };
 }
 
 /**
