@@ -55,7 +55,7 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 200, "10kb": 200, "100kb": 60 }, busyInFlight: 16, eldCalls: 100, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 20_000,
     scalingSessions: [1, 8], scalingCallsPerSession: 5, scalingRounds: 1, scalingWindowMs: 5_000,
-    scenarioCapMs: 30_000, watchdogMs: 240_000,
+    scenarioCapMs: 30_000, watchdogMs: 360_000,
   },
   smoke: {
     rounds: 1, warmupCalls: 10, latencyCalls: 20, throughputCalls: 100, throughputInFlight: 64, serverBoundCalls: 20, burnCalls: 40,

@@ -28,7 +28,8 @@ const result = await build({
   platform: "node",
   format: "esm",
   target: "node20",
-  minify: true,
+  // BUNDLE_READABLE=1 node scripts/bundle-worker.mjs: names kept, for profiles (docs/performance.md).
+  minify: process.env.BUNDLE_READABLE !== "1",
   // The map is written but not linked: with --enable-source-maps (ava, many production hosts) every worker
   // would parse it into its own heap, 2 MB and more, per connection. Tools that want it (to read a
   // minified stack trace) find it beside the bundle.
