@@ -10,13 +10,12 @@
  * per idle connection beyond the server 17.9 / 16.5 / 17.5 MB (N = 1 / 2 / 4) from separate modules
  * against 13.6 / 12.8 / 13.1 MB from the bundle, both after 30 s idle.
  *
- * Minified (issue 19): every worker holds the bundle's source text on its heap for as long as it lives
- * (V8 keeps it to compile functions lazily), so its size is paid once per connection. A heap snapshot of
- * an idle worker after its first call (bench/worker-heap.ts; docs/performance.md, "Idle memory"): 11.02 MB live
- * from the readable bundle (1.07 MB of it that source string), 10.49 MB minified (0.52 MB); whitespace
- * and syntax only, names kept, 10.73 MB; minified with `keepNames` 11.28 MB (every function gets a
- * `__name` call). Stack traces from the worker name minified functions; the external source map beside the
- * bundle maps them back.
+ * Whitespace and syntax minified (issue 19): every worker holds the bundle's source text on its heap for as
+ * long as it lives (V8 keeps it to compile functions lazily), so its size is paid once per connection. A heap
+ * snapshot of an idle worker after its first call (bench/worker-heap.ts; docs/performance.md, "Idle memory"):
+ * 11.02 MB live from the readable bundle (1.07 MB of it that source string), 10.73 MB with whitespace and
+ * syntax minified (names kept). Fully minified was 10.49 MB, but renames classes whose names the SDK's code
+ * reads at run time (error names); with `keepNames` on top, 11.28 MB (every function gets a `__name` call).
  */
 import { writeFileSync } from "node:fs";
 import { build } from "esbuild";
@@ -28,8 +27,11 @@ const result = await build({
   platform: "node",
   format: "esm",
   target: "node20",
-  // BUNDLE_READABLE=1 node scripts/bundle-worker.mjs: names kept, for profiles (docs/performance.md).
-  minify: process.env.BUNDLE_READABLE !== "1",
+  // Whitespace and syntax only: identifiers keep their names, because code in the bundle reads them at run
+  // time (the SDK's errors set `this.name = new.target.name`, zod reports `constructor.name`).
+  // BUNDLE_READABLE=1 node scripts/bundle-worker.mjs: not minified at all, for profiles (docs/performance.md).
+  minifyWhitespace: process.env.BUNDLE_READABLE !== "1",
+  minifySyntax: process.env.BUNDLE_READABLE !== "1",
   // The map is written but not linked: with --enable-source-maps (ava, many production hosts) every worker
   // would parse it into its own heap, 2 MB and more, per connection. Tools that want it (to read a
   // minified stack trace) find it beside the bundle.
