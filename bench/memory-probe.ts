@@ -5,16 +5,18 @@
  *
  * subject: any of the benchmark's (subjects.ts). A plain client (`sdk`, `langchain`, `sdk-v2@2026`) is
  * opened `n` times; a pool (`pool-N`, `pool-N@2026`) once, and `n` must be its replica count N.
+ * `bare-worker`: `n` empty worker threads with the pool's resourceLimits, the floor of a connection's RSS.
  */
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { MEMORY_BASELINE_SETTLE_MS } from "./settings.js";
 import { median } from "./stats.js";
+import { openBareWorkers } from "./floors.js";
 import { isPool, openSubject, replicasOf, SUBJECTS, type Subject, type SubjectName } from "./subjects.js";
 
 export interface MemoryProbeResult {
-  kind: SubjectName;
+  kind: SubjectName | "bare-worker";
   n: number;
   idleMs: number;
   hostBeforeKb: number;
@@ -54,7 +56,29 @@ async function hostRssKb(): Promise<number> {
   return median(samples);
 }
 
+/**
+ * `bare-worker <n>`: the floor, `n` empty workers with the pool's resourceLimits (floors.ts), each heard
+ * from once, measured the same way; serverRssKb is empty.
+ */
+async function bareWorkers(n: number): Promise<void> {
+  await sleep(Math.min(IDLE_MS, MEMORY_BASELINE_SETTLE_MS));
+  const hostBeforeKb = await hostRssKb();
+  const workers = await openBareWorkers(n);
+  try {
+    const idleSince = performance.now();
+    await sleep(1_000);
+    const hostEarlyKb = await hostRssKb();
+    await sleep(Math.max(0, IDLE_MS - (performance.now() - idleSince)));
+    const hostAfterKb = await hostRssKb();
+    const result: MemoryProbeResult = { kind: "bare-worker", n, idleMs: IDLE_MS, hostBeforeKb, hostEarlyKb, serverRssEarlyKb: [], hostAfterKb, serverRssKb: [] };
+    process.stdout.write(JSON.stringify(result) + "\n");
+  } finally {
+    await workers.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === "bare-worker") return bareWorkers(Number(process.argv[3] ?? "1"));
   const kind = (process.argv[2] ?? "") as SubjectName;
   const n = Number(process.argv[3] ?? "1");
   if (!SUBJECTS.includes(kind) || !Number.isInteger(n) || n < 1 || (isPool(kind) && n !== replicasOf(kind)) || !(IDLE_MS >= 1_000)) {

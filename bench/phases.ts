@@ -27,6 +27,7 @@ import { MEMORY_BASELINE_SETTLE_MS, type Options, type Settings } from "./settin
 import { summarize, type Summary } from "./stats.js";
 import { eraOf, isPool, openSubject, preloadClients, replicasOf, type Subject, type SubjectName } from "./subjects.js";
 import type { MemoryProbeResult } from "./memory-probe.js";
+import { bareBusy, bareWorkerStart } from "./floors.js";
 
 export class Recorder {
   readonly #values = new Map<string, Map<SubjectName, number[]>>();
@@ -67,6 +68,8 @@ async function capped<T>(rec: Recorder, label: string, capMs: number, fn: () => 
   }
 }
 
+const RESULT_LABEL: Record<ResultSize, string> = { "10b": "10 B", "10kb": "10 KB", "100kb": "100 KB" };
+
 const T0 = Date.now();
 export function log(message: string): void {
   process.stderr.write(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${message}\n`);
@@ -95,6 +98,7 @@ function rotate<T>(list: readonly T[], by: number): T[] {
 /** Long-lived clients, all open at once, measured in interleaved rounds. */
 export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
   const rtt: number[] = [];
+  const bareRounds: Record<string, number[]> = {};
   const subjects: Subject[] = [];
   for (const name of opts.subjects) {
     const subject = await capped(rec, `open ${name}`, s.scenarioCapMs, () => openSubject(name));
@@ -107,6 +111,14 @@ export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, ope
     log(`steady: round ${r + 1}/${s.rounds}`);
     const p = await capped(rec, "port round trip", s.scenarioCapMs, () => portRoundTrip(s.latencyCalls));
     if (p !== undefined) rtt.push(p);
+    for (const size of Object.keys(RESULT_SIZES) as ResultSize[]) {
+      const bare = await capped(rec, `bare worker busy ${size}`, s.scenarioCapMs, () => bareBusy(RESULT_SIZES[size], s.busyCalls[size], s.busyInFlight));
+      if (bare) {
+        (bareRounds[`bare_busy_${size}_us`] ??= []).push(bare.elu);
+        (bareRounds[`bare_cpu_${size}_us`] ??= []).push(bare.cpu);
+        (bareRounds[`bare_host_cpu_${size}_us`] ??= []).push(bare.host);
+      }
+    }
     for (const subject of rotate(subjects, r)) {
       const n = subject.name;
       const cap = s.scenarioCapMs;
@@ -120,6 +132,11 @@ export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, ope
         rec.add("throughput_64_cps", n, tp.cps);
         if (Number.isFinite(tp.serverCpu)) rec.add("server_cpu_64_pct", n, tp.serverCpu);
       }
+      const burn = await capped(rec, `${n} throughput 1 ms-CPU tool`, cap, () => throughput(subject, "burn", { ms: 1 }, s.burnCalls, s.throughputInFlight));
+      if (burn) {
+        rec.add("throughput_burn_cps", n, burn.cps);
+        if (Number.isFinite(burn.serverCpu)) rec.add("server_cpu_burn_pct", n, burn.serverCpu);
+      }
       const big = { bytes: RESULT_SIZES["100kb"] };
       const sb = await capped(rec, `${n} throughput 100 KB`, cap, () => throughput(subject, "huge", big, s.serverBoundCalls, s.throughputInFlight));
       if (sb) {
@@ -131,6 +148,7 @@ export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, ope
         if (busy !== undefined) {
           rec.add(`busy_${size}_us`, n, busy.elu);
           if (Number.isFinite(busy.cpu)) rec.add(`cpu_${size}_us`, n, busy.cpu);
+          rec.add(`host_cpu_${size}_us`, n, busy.host);
         }
       }
       const eld = await capped(rec, `${n} event-loop delay`, cap, () => eventLoopDelay(subject, s.eldCalls, s.eldInFlight));
@@ -142,12 +160,19 @@ export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, ope
     open.delete(subject);
   }
   reference.port_rtt_us = { label: "MessagePort round trip main ↔ bare worker, p50 (the floor a pooled call adds)", unit: "µs", ...summarize(rtt) };
+  for (const size of Object.keys(RESULT_SIZES) as ResultSize[]) {
+    const what = `bare worker, ${RESULT_LABEL[size]} each way, awaited`;
+    if (bareRounds[`bare_busy_${size}_us`]) reference[`bare_busy_${size}_us`] = { label: `Main-thread busy per call, ${what}`, unit: "µs", ...summarize(bareRounds[`bare_busy_${size}_us`]!) };
+    if (bareRounds[`bare_cpu_${size}_us`]) reference[`bare_cpu_${size}_us`] = { label: `Main-thread CPU per call, ${what}`, unit: "µs", ...summarize(bareRounds[`bare_cpu_${size}_us`]!) };
+    if (bareRounds[`bare_host_cpu_${size}_us`]) reference[`bare_host_cpu_${size}_us`] = { label: `Host CPU per call (all threads), ${what}`, unit: "µs", ...summarize(bareRounds[`bare_host_cpu_${size}_us`]!) };
+  }
 }
 
 /** Fresh clients: config to first call; for pools, then kill -9 a server and time the recovery. */
 export async function connectPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
   const cold: number[] = [];
   const coldModern: number[] = [];
+  const bareStart: number[] = [];
   const names = phaseSubjects(opts);
   const legacy = names.some((n) => eraOf(n) === "legacy");
   const modern = names.some((n) => eraOf(n) === "modern");
@@ -163,6 +188,8 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
       const m = await capped(rec, "2026-07-28 server cold start", s.scenarioCapMs, () => serverColdStart(s.scenarioCapMs, "modern"));
       if (m !== undefined) coldModern.push(m);
     }
+    const b = await capped(rec, "bare worker start", s.scenarioCapMs, () => bareWorkerStart());
+    if (b !== undefined) bareStart.push(b);
     for (const name of rotate(names, r)) {
       const opened = await capped(rec, `${name} connect`, s.scenarioCapMs, () => connectTime(name));
       if (!opened) continue;
@@ -181,6 +208,7 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
       open.delete(subject);
     }
   }
+  reference.bare_worker_start_ms = { label: "Bare worker start (new Worker with the pool's resourceLimits → its first message)", unit: "ms", ...summarize(bareStart) };
   if (legacy) reference.cold_start_ms = { label: "Server cold start (spawn → initialize answered, no client library)", unit: "ms", ...summarize(cold) };
   if (modern) {
     reference.cold_start_modern_ms = {
@@ -193,7 +221,7 @@ export async function connectPhase(opts: Options, s: Settings, rec: Recorder, op
 
 const PROBE = fileURLToPath(new URL("./memory-probe.js", import.meta.url));
 
-function runProbe(kind: SubjectName, n: number, idleMs: number, capMs: number): Promise<MemoryProbeResult> {
+function runProbe(kind: SubjectName | "bare-worker", n: number, idleMs: number, capMs: number): Promise<MemoryProbeResult> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ["--expose-gc", PROBE, kind, String(n), String(idleMs)], { timeout: capMs, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`memory probe ${kind} ${n}: ${error.message} ${stderr.trim()}`));
@@ -214,13 +242,24 @@ const meanMb = (kb: number[]): number => kb.reduce((a, b) => a + b, 0) / kb.leng
  * call (start-up garbage not yet released; see memory-probe.ts).
  * The probes of a round run at once: they mostly sleep, and RSS does not depend on CPU contention.
  */
-export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Promise<void> {
+export async function memoryPhase(opts: Options, s: Settings, rec: Recorder, reference: Results["reference"]): Promise<void> {
+  const bare: number[] = [];
+  const bareEarly: number[] = [];
+  // A smoke run's probes share the machine with its other phases (run.ts): twice the usual time to open.
+  const cap = (opts.mode === "smoke" ? 2 : 1) * s.scenarioCapMs + MEMORY_BASELINE_SETTLE_MS + s.memoryIdleMs;
   for (let r = 0; r < s.memoryRounds; r++) {
     log(`memory: round ${r + 1}/${s.memoryRounds} (${s.memoryIdleMs / 1000} s idle)`);
-    await Promise.all(
-      phaseSubjects(opts).map(async (name) => {
+    const floor = async () => {
+      const n = s.memoryClients;
+      const probe = await capped(rec, "bare worker memory", cap, () => runProbe("bare-worker", n, s.memoryIdleMs, cap - 1_000));
+      if (!probe) return;
+      bare.push((probe.hostAfterKb - probe.hostBeforeKb) / n / 1024);
+      bareEarly.push((probe.hostEarlyKb - probe.hostBeforeKb) / n / 1024);
+    };
+    await Promise.all([
+      floor(),
+      ...phaseSubjects(opts).map(async (name) => {
         const n = isPool(name) ? replicasOf(name) : s.memoryClients;
-        const cap = s.scenarioCapMs + MEMORY_BASELINE_SETTLE_MS + s.memoryIdleMs;
         const probe = await capped(rec, `${name} memory`, cap, () => runProbe(name, n, s.memoryIdleMs, cap - 1_000));
         if (!probe) return;
         const serverMb = meanMb(probe.serverRssKb);
@@ -236,8 +275,11 @@ export async function memoryPhase(opts: Options, s: Settings, rec: Recorder): Pr
         rec.add("rss_beyond_server_early_mb", name, (probe.hostEarlyKb - probe.hostBeforeKb) / n / 1024);
         rec.add("rss_server_early_mb", name, serverEarlyMb);
       }),
-    );
+    ]);
   }
+  const idle = `after ${s.memoryIdleMs / 1000} s idle`;
+  reference.bare_worker_rss_mb = { label: `RSS per idle bare worker (the pool's resourceLimits) beyond the host, ${idle}`, unit: "MB", ...summarize(bare) };
+  reference.bare_worker_rss_early_mb = { label: "  the same, 1 s after its start", unit: "MB", ...summarize(bareEarly) };
 }
 
 /**

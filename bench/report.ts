@@ -4,7 +4,7 @@
  * 2026-07-28 one), the targets (met or missed), and their text renderings: one table per fixture.
  */
 import { round, spreadPercent, type Summary } from "./stats.js";
-import { baselineOf, POOL_SUBJECTS, SUBJECTS, type Era, type SubjectName } from "./subjects.js";
+import { baselineOf, POOL_SUBJECTS, replicasOf, SUBJECTS, type Era, type SubjectName } from "./subjects.js";
 
 export interface FigureDef {
   key: string;
@@ -18,6 +18,12 @@ export interface Figure extends FigureDef {
   subjects: Partial<Record<SubjectName, Summary>>;
   /** median(pool subject) ÷ median(the plain client of its era: `baselineOf`), where both exist. */
   ratios: Partial<Record<SubjectName, number>>;
+  /** The floor of each pool subject's figure, measured in the same run (`floorsOf`), where it has one. */
+  floors: Partial<Record<SubjectName, number>>;
+  /** median(pool subject) ÷ its floor. */
+  floorRatios: Partial<Record<SubjectName, number>>;
+  /** How the floor is made, for the notes. */
+  floorRule?: string;
 }
 
 export interface Target {
@@ -61,15 +67,72 @@ export interface Results {
 
 export function withRatios(def: FigureDef, subjects: Partial<Record<SubjectName, Summary>>): Figure {
   const ratios: Partial<Record<SubjectName, number>> = {};
-  if (def.better === "info") return { ...def, subjects, ratios };
+  if (def.better === "info") return { ...def, subjects, ratios, floors: {}, floorRatios: {} };
   for (const name of POOL_SUBJECTS) {
     const base = subjects[baselineOf(name)]?.median;
     const v = subjects[name]?.median;
     // A baseline of zero or less (an SDK client adds no RSS beyond its server) has no meaningful ratio.
     if (base !== undefined && v !== undefined && Number.isFinite(base) && Number.isFinite(v) && base > 0) ratios[name] = round(v / base, 3);
   }
-  return { ...def, subjects, ratios };
+  return { ...def, subjects, ratios, floors: {}, floorRatios: {} };
 }
+
+// ---------------------------------------------------------------------------- floors
+
+/**
+ * What each figure cannot go below (above, for throughput) on this machine in this run, whatever the
+ * pool does: the plain client's own figure plus what the thread hop costs with no pool code in it
+ * (a bare worker over a MessagePort, floors.ts). `(pool, medians) → floor`; undefined when an input
+ * was not measured.
+ */
+type FloorRule = { rule: string; of: (pool: SubjectName, base: (key: string) => number | undefined, ref: (key: string) => number | undefined, cores: number) => number | undefined };
+
+const sum = (...v: (number | undefined)[]) => (v.every((x) => x !== undefined && Number.isFinite(x)) ? v.reduce<number>((a, b) => a + b!, 0) : undefined);
+
+export const FLOOR_RULES: Record<string, FloorRule> = {
+  latency_p50_us: { rule: "plain client's p50 + bare port round trip p50", of: (_, base, ref) => sum(base("latency_p50_us"), ref("port_rtt_us")) },
+  throughput_64_cps: { rule: "the plain client's", of: (_, base) => base("throughput_64_cps") },
+  throughput_burn_cps: {
+    rule: "min(cores, replicas) × the plain client's (one server)",
+    of: (pool, base, _, cores) => {
+      const one = base("throughput_burn_cps");
+      return one === undefined ? undefined : Math.min(cores, replicasOf(pool)) * one;
+    },
+  },
+  host_cpu_10b_us: { rule: "the plain client's", of: (_, base) => base("host_cpu_10b_us") },
+  host_cpu_10kb_us: { rule: "the plain client's", of: (_, base) => base("host_cpu_10kb_us") },
+  host_cpu_100kb_us: { rule: "the plain client's", of: (_, base) => base("host_cpu_100kb_us") },
+  busy_10b_us: { rule: "bare worker, 10 B each way, awaited", of: (_, __, ref) => ref("bare_busy_10b_us") },
+  busy_10kb_us: { rule: "bare worker, 10 KB each way, awaited", of: (_, __, ref) => ref("bare_busy_10kb_us") },
+  busy_100kb_us: { rule: "bare worker, 100 KB each way, awaited", of: (_, __, ref) => ref("bare_busy_100kb_us") },
+  cpu_10b_us: { rule: "bare worker, 10 B each way, awaited", of: (_, __, ref) => ref("bare_cpu_10b_us") },
+  cpu_10kb_us: { rule: "bare worker, 10 KB each way, awaited", of: (_, __, ref) => ref("bare_cpu_10kb_us") },
+  cpu_100kb_us: { rule: "bare worker, 100 KB each way, awaited", of: (_, __, ref) => ref("bare_cpu_100kb_us") },
+  connect_ms: { rule: "plain client's connect + a bare worker's start", of: (_, base, ref) => sum(base("connect_ms"), ref("bare_worker_start_ms")) },
+  rss_beyond_server_mb: { rule: "a bare worker with the same resourceLimits, beyond the host", of: (_, __, ref) => ref("bare_worker_rss_mb") },
+  rss_beyond_server_early_mb: { rule: "a bare worker, 1 s after its start", of: (_, __, ref) => ref("bare_worker_rss_early_mb") },
+};
+
+/** Fills in each figure's floors and floor ratios from the same run's figures and references. */
+export function withFloors(figures: Record<string, Figure>, reference: Results["reference"], cores: number): void {
+  const ref = (key: string) => finite(reference[key]?.median);
+  for (const [key, figure] of Object.entries(figures)) {
+    const rule = FLOOR_RULES[key];
+    if (!rule) continue;
+    figure.floorRule = rule.rule;
+    for (const pool of POOL_SUBJECTS) {
+      const v = figure.subjects[pool]?.median;
+      if (v === undefined || !Number.isFinite(v)) continue;
+      const base = (k: string) => finite(figures[k]?.subjects[baselineOf(pool)]?.median);
+      const floor = rule.of(pool, base, ref, cores);
+      if (floor === undefined || !Number.isFinite(floor)) continue;
+      figure.floors[pool] = round(floor, 3);
+      if (floor > 0) figure.floorRatios[pool] = round(v / floor, 3);
+    }
+  }
+}
+
+const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : undefined);
 
 function target(id: string, description: string, subject: SubjectName, value: number | undefined, limit: number, unit: string, ok: (v: number, l: number) => boolean): Target {
   const v = value ?? Number.NaN;
@@ -79,45 +142,49 @@ function target(id: string, description: string, subject: SubjectName, value: nu
 
 const le = (v: number, l: number) => v <= l;
 const ge = (v: number, l: number) => v >= l;
-const gt = (v: number, l: number) => v > l;
+
+/** The pools each per-connection target is held to: one replica, on each fixture. */
+const ONE_REPLICA: SubjectName[] = ["pool-1", "pool-1@2026"];
 
 /**
- * A pooled call is the direct call plus one main ↔ worker round trip: (SDK p50 + that round trip) ÷ SDK p50
- * is the lowest latency ratio this machine allows, whatever the pool does.
+ * The issue's targets (issue 19), evaluated on this run's figures and floors: each per-connection target
+ * for the one-replica pool of each fixture that was measured; the replicas target for two replicas.
  */
-function latencyFloor(sdkP50: number | undefined, rtt: number | undefined): string {
-  if (sdkP50 === undefined || rtt === undefined || !(sdkP50 > 0) || !Number.isFinite(rtt)) return "";
-  return ` (floor on this machine: SDK p50 + one port round trip = ${round((sdkP50 + rtt) / sdkP50, 2)}×)`;
-}
-
-/** The issue's targets, evaluated on this run's figures. */
 export function evaluateTargets(figures: Record<string, Figure>, reference: Results["reference"]): Target[] {
   const r = (key: string, s: SubjectName) => figures[key]?.ratios[s];
+  const fr = (key: string, s: SubjectName) => figures[key]?.floorRatios[s];
+  const fl = (key: string, s: SubjectName) => figures[key]?.floors[s];
   const m = (key: string, s: SubjectName) => figures[key]?.subjects[s]?.median;
-  const targets: Target[] = [
-    target("busy-10b", "main-thread busy time per call, 10 B results ≤ 0.35× SDK", "pool-1", r("busy_10b_us", "pool-1"), 0.35, "×", le),
-    target("busy-100kb", "main-thread busy time per call, 100 KB results ≤ 0.10× SDK", "pool-1", r("busy_100kb_us", "pool-1"), 0.1, "×", le),
-    target("eld-100kb", "event-loop delay p99 under 100 KB load ≤ 0.2× SDK", "pool-1", r("eld_p99_100kb_ms", "pool-1"), 0.2, "×", le),
-    target("latency-p50", `sequential echo latency p50 ≤ 1.3× SDK${latencyFloor(m("latency_p50_us", "sdk"), reference.port_rtt_us?.median)}`, "pool-1", r("latency_p50_us", "pool-1"), 1.3, "×", le),
-    target("throughput-1", "throughput, 64 in flight, one connection ≥ 0.9× SDK", "pool-1", r("throughput_64_cps", "pool-1"), 0.9, "×", ge),
-  ];
-  // Whether the server really is the bottleneck shows in how busy the SDK's one server process was.
-  const sdkServer = m("server_cpu_serverbound_pct", "sdk");
-  const busy = sdkServer === undefined ? "" : ` (SDK's server process at ${round(sdkServer, 0)}% of a core)`;
-  for (const s of ["pool-2", "pool-4"] as const) {
-    targets.push(target(`throughput-bound-${s}`, `throughput with 100 KB results, ${s.slice(5)} replicas > SDK${busy}`, s, r("throughput_serverbound_cps", s), 1, "×", gt));
+  const measuredPools = POOL_SUBJECTS.filter((s) => Object.values(figures).some((f) => f.subjects[s] !== undefined));
+  const targets: Target[] = [];
+  for (const s of ONE_REPLICA.filter((p) => (measuredPools as readonly SubjectName[]).includes(p))) {
+    const plain = baselineOf(s) === "sdk" ? "the plain client" : "the plain v2 client";
+    targets.push(target(`latency-p50 ${s}`, `sequential echo p50 ≤ 1.1× its floor (${s})`, s, fr("latency_p50_us", s), 1.1, "×", le));
+    targets.push(target(`host-cpu-10b ${s}`, `host CPU per call, 10 B, ≤ 1.2× ${plain}'s (${s})`, s, r("host_cpu_10b_us", s), 1.2, "×", le));
+    targets.push(target(`host-cpu-100kb ${s}`, `host CPU per call, 100 KB, ≤ 1.2× ${plain}'s (${s})`, s, r("host_cpu_100kb_us", s), 1.2, "×", le));
+    for (const [size, label] of [["10b", "10 B"], ["10kb", "10 KB"], ["100kb", "100 KB"]] as const) {
+      targets.push(target(`busy-${size} ${s}`, `main-thread busy per call, ${label}, ≤ 1.5× its floor (${s})`, s, fr(`busy_${size}_us`, s), 1.5, "×", le));
+    }
+    targets.push(target(`connect ${s}`, `connect ≤ its floor + 20 ms (${s})`, s, m("connect_ms", s), (fl("connect_ms", s) ?? Number.NaN) + 20, "ms", le));
+    targets.push(target(`throughput-1 ${s}`, `throughput, echo, 64 in flight, one connection ≥ 1.0× ${plain}'s (${s})`, s, r("throughput_64_cps", s), 1, "×", ge));
+    targets.push(target(`eld-100kb ${s}`, `event-loop delay p99 under 100 KB load ≤ 0.5× ${plain}'s (${s})`, s, r("eld_p99_100kb_ms", s), 0.5, "×", le));
   }
-  const cold = reference.cold_start_ms?.median ?? Number.NaN;
-  targets.push(target("recovery", `recovery after kill -9 ≤ server cold start (${round(cold, 1)} ms) + 50 ms`, "pool-1", m("recovery_ms", "pool-1"), cold + 50, "ms", le));
-  // The same bound on the 2026-07-28 fixture, against that server's own cold start; only when measured.
+  for (const s of measuredPools) {
+    const v = m("rss_beyond_server_mb", s);
+    if (v !== undefined) targets.push(target(`rss ${s}`, `RSS per idle connection beyond the server ≤ its floor + 3 MB (${s})`, s, v, (fl("rss_beyond_server_mb", s) ?? Number.NaN) + 3, "MB", le));
+  }
+  for (const s of (["pool-2", "pool-2@2026"] as const).filter((p) => measuredPools.includes(p))) {
+    targets.push(target(`replicas ${s}`, `throughput on the 1 ms-CPU tool, two replicas ≥ 1.7× one plain client (${s})`, s, r("throughput_burn_cps", s), 1.7, "×", ge));
+  }
+  const cold = reference.cold_start_ms?.median;
+  const recovery = m("recovery_ms", "pool-1");
+  if (cold !== undefined && recovery !== undefined) {
+    targets.push(target("recovery", `recovery after kill -9 ≤ server cold start (${round(cold, 1)} ms) + 50 ms (pool-1)`, "pool-1", recovery, cold + 50, "ms", le));
+  }
   const coldModern = reference.cold_start_modern_ms?.median;
   const recoveryModern = m("recovery_ms", "pool-1@2026");
   if (coldModern !== undefined && recoveryModern !== undefined) {
     targets.push(target("recovery@2026", `recovery after kill -9 ≤ 2026-07-28 server cold start (${round(coldModern, 1)} ms) + 50 ms (pool-1@2026)`, "pool-1@2026", recoveryModern, coldModern + 50, "ms", le));
-  }
-  for (const s of POOL_SUBJECTS) {
-    const v = m("rss_beyond_server_mb", s);
-    if (v !== undefined) targets.push(target(`rss-${s}`, `RSS per idle pooled connection beyond the server ≤ 15 MB (${s})`, s, v, 15, "MB", le));
   }
   return targets;
 }
@@ -181,22 +248,35 @@ function ratioCell(v: number | undefined): string {
  */
 export function tableRows(results: Results, era: Era = "legacy"): string[][] {
   const columns = TABLES.find((t) => t.era === era)!.columns;
+  // The floor column shows the one-replica pool's floor; only the replicas figure's differs between pools.
+  const firstPool = columns.find((c) => c.ratio)!.subject;
   const header = ["Figure"];
   for (const c of columns) {
+    if (c.subject === firstPool) header.push("floor (×1)");
     header.push(c.title);
-    if (c.ratio) header.push(c.ratio);
+    if (c.ratio) header.push(c.ratio, "÷ floor");
   }
   const rows = [header];
   for (const f of Object.values(results.figures)) {
     if (!columns.some((c) => f.subjects[c.subject] !== undefined)) continue;
     const row = [`${f.label}${f.better === "lower" ? " ↓" : f.better === "higher" ? " ↑" : ""}`];
     for (const c of columns) {
+      if (c.subject === firstPool) {
+        const floor = f.floors?.[firstPool] ?? (f.floorRule ? floorByRule(f, firstPool) : undefined);
+        row.push(floor === undefined ? "—" : formatValue(floor, f.unit));
+      }
       row.push(cell(f.subjects[c.subject], f.unit));
-      if (c.ratio) row.push(ratioCell(f.ratios[c.subject]));
+      if (c.ratio) row.push(ratioCell(f.ratios[c.subject]), ratioCell(f.floorRatios?.[c.subject]));
     }
     rows.push(row);
   }
   return rows;
+}
+
+/** A table's floor when its one-replica pool was left out: the floor of any pool of the same era and replica count, else none. */
+function floorByRule(f: Figure, pool: SubjectName): number | undefined {
+  const same = Object.entries(f.floors).find(([s]) => baselineOf(s as SubjectName) === baselineOf(pool) && replicasOf(s as SubjectName) === replicasOf(pool));
+  return same?.[1];
 }
 
 /** The fixtures' tables that have at least one row, with their titles. */
@@ -214,7 +294,9 @@ export function renderText(results: Results): string {
   }
   out.push("");
   for (const ref of Object.values(results.reference)) out.push(`${ref.label}: ${cell(ref, ref.unit)}`);
-  out.push("", "Targets (pool vs the plain client of its fixture in this run):");
+  out.push("", "Floors (what each figure cannot beat here, measured in this run):");
+  for (const f of Object.values(results.figures)) if (f.floorRule) out.push(`  ${f.label}: ${f.floorRule}`);
+  out.push("", "Targets (issue 19: each pool figure against its floor or the plain client of its fixture, in this run):");
   for (const t of results.targets) out.push(`  ${verdict(t).padEnd(12)}  ${t.description}: ${formatTarget(t)}`);
   if (results.errors.length) out.push("", "Errors:", ...results.errors.map((e) => `  ${e}`));
   return out.join("\n");
@@ -238,6 +320,7 @@ export function renderMarkdown(results: Results): string {
     "Medians over repeated rounds, ± half the min–max spread across rounds; ↓ lower is better, ↑ higher is better.",
     "“÷ SDK” is the pool's median divided by the plain SDK client's median in the same run; on the 2026-07-28 fixture,",
     "“÷ SDK v2” divides by the plain v2 Client (`@modelcontextprotocol/client`) pinned to 2026-07-28.",
+    "“÷ floor” divides by the figure's floor, measured in the same run (“floor (×1)” shows the one-replica pool's; see Floors below).",
     "",
   ];
   for (const { title, rows } of tables(results)) {
@@ -251,6 +334,7 @@ export function renderMarkdown(results: Results): string {
     );
   }
   for (const ref of Object.values(results.reference)) md.push(`${ref.label}: **${cell(ref, ref.unit)}**`, "");
+  md.push("## Floors", "", ...Object.values(results.figures).filter((f) => f.floorRule).map((f) => `- ${f.label}: ${f.floorRule}`), "");
   md.push("## Targets", "", "| | target | this run |", "| --- | --- | ---: |");
   for (const t of results.targets) md.push(`| ${t.measured ? (t.met ? "✅ met" : "❌ missed") : "not measured"} | ${t.description} | ${formatTarget(t)} |`);
   md.push("", "## How each figure is measured", "", ...results.notes.map((n) => `- ${n}`));

@@ -100,17 +100,28 @@ export function mainThreadCpuNs(): number {
 }
 
 /**
- * Main-thread busy time per call, in µs: event-loop utilisation over the window × the window ÷ calls
- * (`performance.eventLoopUtilization().active` is exactly that product); and the main thread's own
- * CPU time per call over the same window.
+ * The busy figures' arguments: `huge` returns `bytes` characters, and `pad` sends as many the other way,
+ * as the floor's bare worker does (floors.ts): a call of that size both ways. The fixture ignores `pad`.
  */
-export async function busyPerCall(subject: Subject, bytes: number, calls: number, inFlight: number): Promise<{ elu: number; cpu: number }> {
+export function busyArgs(bytes: number): Record<string, unknown> {
+  return { bytes, pad: "y".repeat(Math.max(0, bytes - 30)) };
+}
+
+/**
+ * Main-thread busy time per call, in µs: event-loop utilisation over the window × the window ÷ calls
+ * (`performance.eventLoopUtilization().active` is exactly that product); the main thread's own
+ * CPU time per call over the same window; and the whole host's (every thread: main, the pool's
+ * workers, V8's helpers; `process.cpuUsage()`), the figure a 2-core machine's throughput follows.
+ */
+export async function busyPerCall(subject: Subject, bytes: number, calls: number, inFlight: number): Promise<{ elu: number; cpu: number; host: number }> {
   const before = performance.eventLoopUtilization();
   const cpu0 = mainThreadCpuNs();
-  await runConcurrent(subject, "huge", { bytes }, calls, inFlight);
+  const host0 = process.cpuUsage();
+  await runConcurrent(subject, "huge", busyArgs(bytes), calls, inFlight);
+  const host = process.cpuUsage(host0);
   const cpu1 = mainThreadCpuNs();
   const elu = performance.eventLoopUtilization(before);
-  return { elu: (elu.active * 1000) / calls, cpu: (cpu1 - cpu0) / 1000 / calls };
+  return { elu: (elu.active * 1000) / calls, cpu: (cpu1 - cpu0) / 1000 / calls, host: (host.user + host.system) / calls };
 }
 
 /** Resolution of the event-loop delay histogram. */

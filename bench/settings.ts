@@ -15,6 +15,8 @@ export interface Settings {
   throughputCalls: number;
   throughputInFlight: number;
   serverBoundCalls: number;
+  /** Calls of the fixture's `burn` tool (1 ms of server CPU each) in the replicas figure. */
+  burnCalls: number;
   busyCalls: Record<ResultSize, number>;
   busyInFlight: number;
   eldCalls: number;
@@ -42,21 +44,21 @@ export const MEMORY_BASELINE_SETTLE_MS = 10_000;
 
 export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
   full: {
-    rounds: 5, warmupCalls: 200, latencyCalls: 500, throughputCalls: 3000, throughputInFlight: 64, serverBoundCalls: 400,
+    rounds: 5, warmupCalls: 200, latencyCalls: 500, throughputCalls: 3000, throughputInFlight: 64, serverBoundCalls: 400, burnCalls: 1200,
     busyCalls: { "10b": 1000, "10kb": 1000, "100kb": 300 }, busyInFlight: 16, eldCalls: 400, eldInFlight: 16,
     connectRounds: 5, memoryRounds: 3, memoryClients: 4, memoryIdleMs: 30_000,
     scalingSessions: [1, 10, 100], scalingCallsPerSession: 10, scalingRounds: 3, scalingWindowMs: 40_000,
     scenarioCapMs: 60_000, watchdogMs: 15 * 60_000,
   },
   quick: {
-    rounds: 3, warmupCalls: 60, latencyCalls: 150, throughputCalls: 600, throughputInFlight: 64, serverBoundCalls: 100,
+    rounds: 3, warmupCalls: 60, latencyCalls: 150, throughputCalls: 600, throughputInFlight: 64, serverBoundCalls: 100, burnCalls: 300,
     busyCalls: { "10b": 200, "10kb": 200, "100kb": 60 }, busyInFlight: 16, eldCalls: 100, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 20_000,
     scalingSessions: [1, 8], scalingCallsPerSession: 5, scalingRounds: 1, scalingWindowMs: 5_000,
-    scenarioCapMs: 30_000, watchdogMs: 240_000,
+    scenarioCapMs: 30_000, watchdogMs: 360_000,
   },
   smoke: {
-    rounds: 1, warmupCalls: 10, latencyCalls: 20, throughputCalls: 100, throughputInFlight: 64, serverBoundCalls: 20,
+    rounds: 1, warmupCalls: 10, latencyCalls: 20, throughputCalls: 100, throughputInFlight: 64, serverBoundCalls: 20, burnCalls: 40,
     busyCalls: { "10b": 20, "10kb": 20, "100kb": 10 }, busyInFlight: 16, eldCalls: 20, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 2_000,
     scalingSessions: [1], scalingCallsPerSession: 2, scalingRounds: 1, scalingWindowMs: 10_000,

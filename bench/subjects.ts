@@ -22,10 +22,11 @@ import { createPool, type McpPool, type PoolConfigInput } from "../src/index.js"
 
 /** The compiled fixture servers (dist/test/fixtures/server.js, modern-server.js). */
 export const FIXTURE_SERVER: string = fileURLToPath(new URL("../test/fixtures/server.js", import.meta.url));
-export const FIXTURE_ARGS: string[] = [FIXTURE_SERVER, "stdio"];
+/** `--bench-tools`: the fixture also serves `burn` (1 ms of its CPU per call), the replicas figure's tool. */
+export const FIXTURE_ARGS: string[] = [FIXTURE_SERVER, "stdio", "--bench-tools"];
 export const MODERN_FIXTURE_SERVER: string = fileURLToPath(new URL("../test/fixtures/modern-server.js", import.meta.url));
 /** Modern-only (the fixture's default `--legacy reject`): a subject that fell back to `initialize` fails. */
-export const MODERN_FIXTURE_ARGS: string[] = [MODERN_FIXTURE_SERVER, "stdio"];
+export const MODERN_FIXTURE_ARGS: string[] = [MODERN_FIXTURE_SERVER, "stdio", "--bench-tools"];
 /** The revision the modern subjects pin. */
 export const MODERN_PROTOCOL = "2026-07-28";
 

@@ -8,8 +8,14 @@
  * source text of each file, and parts it never uses: all of zod's 40-odd locales, zod v3 and zod-mini,
  * pulled in through the SDK). Measured with `node --expose-gc dist/bench/memory-probe.js pool N`: RSS
  * per idle connection beyond the server 17.9 / 16.5 / 17.5 MB (N = 1 / 2 / 4) from separate modules
- * against 13.6 / 12.8 / 13.1 MB from the bundle, both after 30 s idle. Not minified: stack traces stay
- * readable, and minifying took nothing more off measurably.
+ * against 13.6 / 12.8 / 13.1 MB from the bundle, both after 30 s idle.
+ *
+ * Whitespace and syntax minified (issue 19): every worker holds the bundle's source text on its heap for as
+ * long as it lives (V8 keeps it to compile functions lazily), so its size is paid once per connection. A heap
+ * snapshot of an idle worker after its first call (bench/worker-heap.ts; docs/performance.md, "Idle memory"):
+ * 11.02 MB live from the readable bundle (1.07 MB of it that source string), 10.73 MB with whitespace and
+ * syntax minified (names kept). Fully minified was 10.49 MB, but renames classes whose names the SDK's code
+ * reads at run time (error names); with `keepNames` on top, 11.28 MB (every function gets a `__name` call).
  */
 import { writeFileSync } from "node:fs";
 import { build } from "esbuild";
@@ -21,9 +27,14 @@ const result = await build({
   platform: "node",
   format: "esm",
   target: "node20",
+  // Whitespace and syntax only: identifiers keep their names, because code in the bundle reads them at run
+  // time (the SDK's errors set `this.name = new.target.name`, zod reports `constructor.name`).
+  // BUNDLE_READABLE=1 node scripts/bundle-worker.mjs: not minified at all, for profiles (docs/performance.md).
+  minifyWhitespace: process.env.BUNDLE_READABLE !== "1",
+  minifySyntax: process.env.BUNDLE_READABLE !== "1",
   // The map is written but not linked: with --enable-source-maps (ava, many production hosts) every worker
-  // would parse it into its own heap, 2 MB and more, per connection. The bundle is not minified, so its
-  // stack traces read well without it; tools that want the map find it beside the bundle.
+  // would parse it into its own heap, 2 MB and more, per connection. Tools that want it (to read a
+  // minified stack trace) find it beside the bundle.
   sourcemap: "external",
   logLevel: "warning",
   // CommonJS dependencies (ajv, cross-spawn) call require(), which an ES module does not have.

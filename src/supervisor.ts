@@ -11,6 +11,11 @@ import type { ConnectionSpec, HostTask } from "./common/protocol.js";
 const HOST_FILE = new URL("../workers/connection-host.bundle.js", import.meta.url).href;
 /** Young-generation cap of each worker (see the constructor). */
 const WORKER_YOUNG_GEN_MB = 2;
+
+/** The `resourceLimits` of every worker thread (the benchmark gives its bare workers the same). */
+export function workerResourceLimits(workerHeapMb: number): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
+  return { maxOldGenerationSizeMb: workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB };
+}
 /** How long a dead worker's server gets between SIGTERM and SIGKILL. */
 const REAP_GRACE_MS = 500;
 /** A worker gets this long, or the server's connectTimeoutMs if longer, to start its host (see start()). */
@@ -61,7 +66,7 @@ export class Supervisor {
       // (memory-probe pool 4: 19.4–20.6 against 21.5–21.7 MB) with throughput within the noise
       // (thread-cpu: echo ×64 30.5–38.3k/s against 32.9–40.1k/s; 100 KB ×16 2.2–2.8k/s against 2.1–2.6k/s).
       // V8 does not go lower: 1 MB measured the same as 2.
-      resourceLimits: { maxOldGenerationSizeMb: workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB },
+      resourceLimits: workerResourceLimits(workerHeapMb),
     });
     // piscina reports a worker that dies outside a task here, and that is how a worker that failed to
     // load its module ends: the task it was started for then stays queued for good. piscina does not say

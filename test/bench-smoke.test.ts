@@ -64,7 +64,21 @@ test("the benchmark's smoke run exits by itself and writes JSON and Markdown wit
   t.true(Number.isFinite(results.reference.cold_start_modern_ms.median));
   t.true(results.targets.length > 0);
   t.true(results.targets.every((target: any) => typeof target.met === "boolean"));
+  // Every floor is measured in the same run and stored beside its figure (issue 19).
+  for (const key of ["port_rtt_us", "bare_busy_10b_us", "bare_busy_100kb_us", "bare_cpu_100kb_us", "bare_worker_start_ms", "bare_worker_rss_mb"]) {
+    t.true(Number.isFinite(results.reference[key]?.median), `reference.${key}`);
+  }
+  for (const key of ["latency_p50_us", "host_cpu_10b_us", "host_cpu_100kb_us", "busy_10b_us", "busy_10kb_us", "busy_100kb_us", "connect_ms", "rss_beyond_server_mb", "throughput_burn_cps"]) {
+    for (const subject of ["pool-1", "pool-1@2026"]) {
+      if (key === "throughput_burn_cps" && subject === "pool-1@2026") continue;
+      t.true(Number.isFinite(results.figures[key].floors[subject]), `floor of ${key} for ${subject}`);
+      t.true(Number.isFinite(results.figures[key].floorRatios[subject]), `÷ floor of ${key} for ${subject}`);
+    }
+  }
+  const burnFloor = Math.min(results.machine.cores, 2) * results.figures.throughput_burn_cps.subjects.sdk.median;
+  t.true(Math.abs(results.figures.throughput_burn_cps.floors["pool-2"] - burnFloor) <= 0.001, `replicas floor of pool-2 = ${burnFloor}`);
   const md = readFileSync(join(out, "latest.md"), "utf8");
+  t.true(md.includes("÷ floor"));
   t.true(md.includes("÷ SDK |"));
   t.true(md.includes("÷ SDK v2"));
 });

@@ -10,7 +10,7 @@
  * member is the wire's, not the caller's, and is taken off); `"input_required"` asks the client for input
  * first. In the legacy era the member means nothing and passes through, as any other unknown member.
  */
-import { specTypeSchemas, type CallToolResult } from "@modelcontextprotocol/client";
+import { SERVER_INFO_META_KEY, specTypeSchemas, type CallToolResult } from "@modelcontextprotocol/client";
 
 export type ResultCheck =
   | { ok: true; value: Record<string, unknown> }
@@ -55,13 +55,13 @@ export function checkToolResult(result: unknown): ResultCheck {
 /**
  * True when zod would return this result unchanged: an object whose `content` is an array of
  * `{ type: "text", text }` items (nothing else in them: zod would strip or check it), whose
- * `structuredContent` is absent or a plain object, `isError` absent or boolean, and no `_meta`
- * (checked by its own schema). Other top-level keys pass through, as the SDK's loose schema lets them.
+ * `structuredContent` is absent or a plain object, `isError` absent or boolean, and `_meta` absent or
+ * plainly valid (`plainMeta`). Other top-level keys pass through, as the SDK's loose schema lets them.
  */
 function isPlainResult(result: unknown): result is CallToolResult {
   if (!isPlainObject(result)) return false;
   const { content, structuredContent, isError } = result;
-  if (!Array.isArray(content) || "_meta" in result) return false;
+  if (!Array.isArray(content) || ("_meta" in result && !plainMeta(result._meta))) return false;
   if (isError !== undefined && typeof isError !== "boolean") return false;
   if (structuredContent !== undefined && !isPlainObject(structuredContent)) return false;
   for (const item of content) {
@@ -71,6 +71,22 @@ function isPlainResult(result: unknown): result is CallToolResult {
     if (keys !== 2) return false;
   }
   return true;
+}
+
+/**
+ * A result `_meta` the schema passes unchanged: a plain object (its schema is loose) whose
+ * `io.modelcontextprotocol/serverInfo`, the one member it checks, is absent or exactly what a v2 server
+ * puts on every 2026-07-28 result, `{ name, version }` strings. Without this, every 2026-07-28 result went
+ * through zod (docs/performance.md, "Where the time goes now").
+ */
+function plainMeta(meta: unknown): boolean {
+  if (!isPlainObject(meta)) return false;
+  const info = meta[SERVER_INFO_META_KEY];
+  if (info === undefined) return !(SERVER_INFO_META_KEY in meta);
+  if (!isPlainObject(info) || typeof info.name !== "string" || typeof info.version !== "string") return false;
+  let keys = 0;
+  for (const _ in info) keys++;
+  return keys === 2;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
