@@ -6,10 +6,10 @@
  */
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { McpPool } from "../pool.js";
+import type { McpPool, PoolOptions } from "../pool.js";
 import { parseConfig, type PoolConfig } from "../config.js";
 import { isMcpPoolError, McpPoolError } from "../errors.js";
-import { serveGateway, type GatewayLogEvent } from "../gateway/gateway.js";
+import type { GatewayLogEvent } from "../gateway/gateway.js";
 import { tokensFrom } from "../gateway/auth.js";
 import { serverLogger } from "./logs.js";
 
@@ -94,7 +94,9 @@ function loadConfig(file: string | undefined): PoolConfig {
 }
 
 /** Starts the pool; on a terminal, says which servers are ready and which failed as they do. */
-async function startPool(config: PoolConfig, options: ConstructorParameters<typeof McpPool>[1] = {}, log?: (e: Record<string, unknown>) => void): Promise<McpPool> {
+async function startPool(config: PoolConfig, options: PoolOptions = {}, log?: (e: Record<string, unknown>) => void): Promise<McpPool> {
+  // Imported here, so that --help and usage errors answer without loading the pool.
+  const { McpPool } = await import("../pool.js");
   const pool = new McpPool(config, options);
   const tty = process.stderr.isTTY === true;
   const pending = new Set(Object.keys(config.servers));
@@ -143,6 +145,7 @@ async function serve(args: Args): Promise<number> {
   };
   const pool = await startPool(config, { onElicitation: refuse, onSampling: refuse, roots: refuse }, log);
   const g = config.gateway ?? {};
+  const { serveGateway } = await import("../gateway/gateway.js");
   let gateway;
   try {
     gateway = await serveGateway(pool, {

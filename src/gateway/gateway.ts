@@ -92,6 +92,7 @@ class GatewayServer implements Gateway, ServerHost {
   readonly #onPoolEvent: Record<string, (e: PoolEvent) => void>;
   #guards: ((req: IncomingMessage, res: ServerResponse) => boolean)[] = [];
   #ids = 0;
+  /** POSTs and DELETEs being answered, their response streams included (drained on close). */
   #inFlight = 0;
   #closing: Promise<void> | undefined;
 
@@ -169,12 +170,14 @@ class GatewayServer implements Gateway, ServerHost {
     const length = Number(req.headers["content-length"] ?? 0);
     if (length > this.#maxBody) return this.#reject(req, res, 413, "request body over limits.maxMessageMb");
     (req as IncomingMessage & { auth?: AuthInfo }).auth = { token: "", clientId: principal, scopes: [], extra: { tokens: this.#tokens.required } };
-    this.#inFlight++;
+    // A GET is a client's standing notification stream: not a request to wait for when draining.
+    const counted = req.method !== "GET";
+    if (counted) this.#inFlight++;
     try {
       await this.#node(req, res);
       if (res.statusCode === 413) this.#rejected(req, 413, "request body over limits.maxMessageMb");
     } finally {
-      this.#inFlight--;
+      if (counted) this.#inFlight--;
     }
   }
 
@@ -339,10 +342,7 @@ class GatewayServer implements Gateway, ServerHost {
     const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     // Drain: requests in flight get up to the pool's drain deadline, then every stream is cut.
     const until = Date.now() + this.pool.config.limits.drainTimeoutMs;
-    while (this.#inFlight > 0 && Date.now() < until) {
-      if ([...this.#byPoolId.values()].every((s) => s.active === 0)) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    while (this.#inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     await Promise.allSettled([...this.#byPoolId.values()].map((s) => this.#closeSession(s, "gateway")));
     await this.#modern.close().catch(() => {});
     this.#http.closeAllConnections();
