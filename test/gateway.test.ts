@@ -36,10 +36,20 @@ async function serve(t: ExecutionContext | undefined, config: PoolConfigInput = 
 
 let shared: Promise<Served> | undefined;
 const sharedGateway = () => (shared ??= serve(undefined));
+/** A second shared pool (one legacy server, a 10 KB message cap) for the tests of gateway options: each serves its own gateway on it. */
+let small: Promise<McpPool> | undefined;
+async function smallGateway(t: ExecutionContext, options: GatewayOptions): Promise<Served> {
+  const pool = await (small ??= createPool({ servers: { legacy: SERVERS.legacy }, limits: { maxMessageMb: 0.01 } }));
+  const logs: GatewayLogEvent[] = [];
+  const gateway = await serveGateway(pool, { port: 0, log: (e) => logs.push(e), ...options });
+  t.teardown(() => gateway.close());
+  return { pool, gateway, logs };
+}
 test.after.always(async () => {
   const s = await shared?.catch(() => undefined);
   await s?.gateway.close();
   await s?.pool.close();
+  await (await small?.catch(() => undefined))?.close();
 });
 
 type Era = "modern" | "legacy";
@@ -171,7 +181,7 @@ test.serial("elicitations go back to the client whose call caused them, and to n
 });
 
 test.serial("with tokens, a request without a valid bearer token gets 401 and says nothing more", async (t) => {
-  const { gateway, logs } = await serve(t, { servers: { legacy: SERVERS.legacy } }, { tokens: ["s3cret-one", "s3cret-two"] });
+  const { gateway, logs } = await smallGateway(t, { tokens: ["s3cret-one", "s3cret-two"] });
   const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } });
   const post = (headers: Record<string, string>) =>
     fetch(gateway.url, { method: "POST", body, headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream", ...headers } });
@@ -189,7 +199,7 @@ test.serial("with tokens, a request without a valid bearer token gets 401 and sa
 });
 
 test.serial("a session id presented by another principal gets 404, as an unknown one does", async (t) => {
-  const { gateway } = await serve(t, { servers: { legacy: SERVERS.legacy } }, { tokens: ["tok-a", "tok-b"] });
+  const { gateway } = await smallGateway(t, { tokens: ["tok-a", "tok-b"] });
   const { transport } = await v1(t, gateway.url, { token: "tok-a" });
   const id = transport.sessionId!;
   const list = (token: string, sessionId: string) =>
@@ -206,7 +216,7 @@ test.serial("a session id presented by another principal gets 404, as an unknown
 });
 
 test.serial("a request body over limits.maxMessageMb gets 413, and a foreign Origin 403", async (t) => {
-  const { gateway } = await serve(t, { servers: { legacy: SERVERS.legacy }, limits: { maxMessageMb: 0.01 } });
+  const { gateway } = await smallGateway(t, {});
   const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "legacy__echo", arguments: { message: "x".repeat(20_000) } } });
   const headers = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
   const tooBig = await within(5_000, "big body", fetch(gateway.url, { method: "POST", body: big, headers }));
@@ -222,7 +232,7 @@ test.serial("a request body over limits.maxMessageMb gets 413, and a foreign Ori
 });
 
 test.serial("allowedOrigins lets the named browser origins in and keeps others out", async (t) => {
-  const { gateway } = await serve(t, { servers: { legacy: SERVERS.legacy } }, { allowedOrigins: ["app.example.com"] });
+  const { gateway } = await smallGateway(t, { allowedOrigins: ["app.example.com"] });
   const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } });
   const headers = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
   const ok = await within(5_000, "allowed", fetch(gateway.url, { method: "POST", body, headers: { ...headers, Origin: "https://app.example.com" } }));
