@@ -98,6 +98,9 @@ test.serial("serve answers /healthz, /readyz, /metrics and MCP clients; SIGTERM 
   const url = logs().find((e) => e.event === "gateway.listening")!.url as string;
   const base = url.replace(/\/mcp$/, "");
   t.is((await within(5_000, "healthz", fetch(`${base}/healthz`))).status, 200);
+  const early = (await within(5_000, "readyz", fetch(`${base}/readyz`))).status;
+  await waitFor(() => /"event":"gateway.ready"/.test(stderr), 40_000);
+  if (early === 503) t.log("/readyz said 503 while the server started");
   t.is((await within(5_000, "readyz", fetch(`${base}/readyz`))).status, 200);
   const metrics = await within(5_000, "metrics", fetch(`${base}/metrics`));
   t.is(metrics.status, 200);

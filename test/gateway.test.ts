@@ -9,10 +9,11 @@ import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
-import { createPool, type McpPool, type PoolConfigInput } from "../src/index.js";
+import { rmSync, writeFileSync } from "node:fs";
+import { createPool, McpPool, parseConfig, type PoolConfigInput } from "../src/index.js";
 import { serveGateway, type Gateway, type GatewayLogEvent, type GatewayOptions } from "../src/gateway/index.js";
 import { HELLO_TEXT, HELLO_URI } from "./fixtures/catalog.js";
-import { startHttpFixture, stdioServer, waitFor, within } from "./helpers/fixtures.js";
+import { FIXTURE_SERVER, startHttpFixture, stdioServer, tmpFile, waitFor, within } from "./helpers/fixtures.js";
 
 const SERVERS = { legacy: stdioServer([], undefined, "legacy"), modern: stdioServer([], undefined, "modern") };
 
@@ -272,4 +273,26 @@ test.serial("forwarded headers reach the client's own session-scoped server conn
   t.is((await headersOf(annClient, "scoped__headers"))["x-user"], "ann");
   t.is((await headersOf(ben, "scoped__headers"))["x-user"], "ben");
   t.false("x-user" in (await headersOf(ben, "shared__headers")), "shared servers get no client's headers");
+});
+
+test.serial("/readyz and /mcp answer 503 until every server is ready or has failed once, then 200", async (t) => {
+  const gate = tmpFile("gateway-ready");
+  t.teardown(() => rmSync(gate, { force: true }));
+  // A server that starts only once the test lets it: the pool is not ready before.
+  const held = { command: "sh", args: ["-c", `while [ ! -f "${gate}" ]; do sleep 0.05; done; exec "${process.execPath}" "${FIXTURE_SERVER}" stdio`] };
+  const pool = new McpPool(parseConfig({ servers: { held } }));
+  t.teardown(() => pool.close());
+  const gateway = await serveGateway(pool, { port: 0 });
+  t.teardown(() => gateway.close());
+  const base = gateway.url.replace(/\/mcp$/, "");
+  t.is((await within(5_000, "healthz", fetch(`${base}/healthz`))).status, 200);
+  t.is((await within(5_000, "readyz", fetch(`${base}/readyz`))).status, 503);
+  const early = await within(5_000, "mcp", fetch(gateway.url, { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } }));
+  t.is(early.status, 503);
+  t.is(early.headers.get("retry-after"), "1");
+  writeFileSync(gate, "");
+  await within(20_000, "pool ready", pool.ready());
+  t.is((await within(5_000, "readyz", fetch(`${base}/readyz`))).status, 200);
+  const client = await v2(t, gateway.url, "legacy");
+  t.is(textOf(await within(10_000, "echo", client.callTool({ name: "held__echo", arguments: { message: "now" } }))), "now");
 });

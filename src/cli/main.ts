@@ -94,7 +94,7 @@ function loadConfig(file: string | undefined): PoolConfig {
 }
 
 /** Starts the pool; on a terminal, says which servers are ready and which failed as they do. */
-async function startPool(config: PoolConfig, options: PoolOptions = {}, log?: (e: Record<string, unknown>) => void): Promise<McpPool> {
+async function startPool(config: PoolConfig, options: PoolOptions = {}, log?: (e: Record<string, unknown>) => void, wait = true): Promise<McpPool> {
   // Imported here, so that --help and usage errors answer without loading the pool.
   const { McpPool } = await import("../pool.js");
   const pool = new McpPool(config, options);
@@ -111,7 +111,7 @@ async function startPool(config: PoolConfig, options: PoolOptions = {}, log?: (e
   pool.on("connection:failed", report("failed"));
   pool.on("connection:lost", report("lost"));
   if (tty) process.stderr.write(`Starting ${pending.size} server${pending.size === 1 ? "" : "s"}…\n`);
-  await pool.ready();
+  if (wait) await pool.ready();
   return pool;
 }
 
@@ -143,7 +143,8 @@ async function serve(args: Args): Promise<number> {
   const refuse = () => {
     throw new Error("no downstream request is waiting for this input");
   };
-  const pool = await startPool(config, { onElicitation: refuse, onSampling: refuse, roots: refuse }, log);
+  // Listening while the servers start: /healthz answers, /readyz and /mcp say 503 until they are ready.
+  const pool = await startPool(config, { onElicitation: refuse, onSampling: refuse, roots: refuse }, log, false);
   const g = config.gateway ?? {};
   const { serveGateway } = await import("../gateway/gateway.js");
   let gateway;
@@ -164,7 +165,7 @@ async function serve(args: Args): Promise<number> {
   }
   if (process.stderr.isTTY) process.stderr.write(`Serving at ${gateway.url}\n`);
   const open = gateway;
-  return new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -180,6 +181,8 @@ async function serve(args: Args): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  void pool.ready().then(() => log({ event: "gateway.ready" }));
+  return stopped;
 }
 
 async function tools(args: Args): Promise<number> {

@@ -95,9 +95,12 @@ class GatewayServer implements Gateway, ServerHost {
   /** POSTs and DELETEs being answered, their response streams included (drained on close). */
   #inFlight = 0;
   #closing: Promise<void> | undefined;
+  /** Every server is ready or has failed its first attempt (`pool.ready()`). */
+  #ready = false;
 
   constructor(pool: McpPool, options: GatewayOptions) {
     this.pool = pool;
+    void pool.ready().then(() => (this.#ready = true), () => {});
     this.#options = options;
     this.#tokens = new Tokens(options.tokens ?? []);
     this.#forward = (options.forwardHeaders ?? []).map((h) => h.toLowerCase());
@@ -154,10 +157,12 @@ class GatewayServer implements Gateway, ServerHost {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?", 1)[0];
     if (path === "/healthz" && req.method === "GET") return plain(res, 200, "ok\n");
-    if (path === "/readyz" && req.method === "GET") return plain(res, this.#ready() ? 200 : 503, this.#ready() ? "ready\n" : "starting\n");
+    if (path === "/readyz" && req.method === "GET") return plain(res, this.#ready ? 200 : 503, this.#ready ? "ready\n" : "starting\n");
     if (path === "/metrics" && req.method === "GET" && this.#options.metrics) return this.#options.metrics(req, res);
     if (path !== "/mcp") return this.#reject(req, res, 404, "not found");
     if (this.#closing) return this.#reject(req, res, 503, "closing", { "Retry-After": String(RETRY_AFTER_S) });
+    // Until every server is ready or has failed once, the catalog is not complete: clients wait.
+    if (!this.#ready) return this.#reject(req, res, 503, "starting", { "Retry-After": "1" });
     for (const guard of this.#guards) {
       if (!guard(req, res)) return this.#rejected(req, 403, "host or origin not allowed");
     }
@@ -186,7 +191,7 @@ class GatewayServer implements Gateway, ServerHost {
     const principal = authInfo?.clientId ?? "anonymous";
     let body: unknown;
     if (request.method === "POST") body = await request.clone().json().catch(() => undefined);
-    if (await isLegacyRequest(request, body, { maxRequestBodySize: this.#maxBody } as never)) return this.#legacyRequest(request, body, principal, authInfo);
+    if (await isLegacyRequest(request, body, { maxRequestBodySize: this.#maxBody })) return this.#legacyRequest(request, body, principal, authInfo);
     // 2026-07-28: without tokens, the client is who its `_meta` says it is.
     let who = principal;
     if (!this.#tokens.required) {
@@ -307,11 +312,6 @@ class GatewayServer implements Gateway, ServerHost {
       else if (kind === "resources") notify.resourcesChanged();
       else notify.promptsChanged();
     }
-  }
-
-  #ready(): boolean {
-    const servers = this.pool.stats().servers;
-    return Object.values(servers).every((s) => s.state !== "connecting");
   }
 
   #reject(req: IncomingMessage, res: ServerResponse, status: number, reason: string, headers: Record<string, string> = {}): void {
