@@ -131,6 +131,11 @@ test.serial("a v1 SDK client is served as a legacy client with its own Mcp-Sessi
   t.is(textOf(result), "v1");
   const unknown = await within(10_000, "unknown tool", client.callTool({ name: "nope__nothing", arguments: {} }).then(() => undefined, (e: { code?: number }) => e));
   t.is(unknown?.code, -32602);
+  // DELETE ends the session: its pool session closes, and the id is unknown from then on.
+  const { logs } = await sharedGateway();
+  await within(10_000, "terminateSession", transport.terminateSession());
+  await waitFor(() => logs.some((e) => e.event === "session.close" && e.reason === "client"), 5_000);
+  t.pass();
 });
 
 test.serial("cancelling a downstream call cancels the upstream call", async (t) => {
@@ -153,9 +158,14 @@ test.serial("list_changed of a server reaches every downstream client as the gat
   let changed = 0;
   watcher.setNotificationHandler(ToolListChangedNotificationSchema, async () => void changed++);
   await within(10_000, "listTools", watcher.listTools());
+  // A 2026-07-28 client hears it on its subscriptions/listen stream.
+  const modern = await v2(t, gateway.url, "modern", { name: "modern-watcher" });
+  let modernChanged = 0;
+  modern.setNotificationHandler("notifications/tools/list_changed", () => void modernChanged++);
+  await within(10_000, "listen", modern.listen({ toolsListChanged: true }));
   const actor = await v2(t, gateway.url, "legacy", { name: "actor" });
   await within(10_000, "add_tool", actor.callTool({ name: "legacy__add_tool", arguments: { name: "fresh" } }));
-  await waitFor(() => changed > 0, 8_000);
+  await waitFor(() => changed > 0 && modernChanged > 0, 8_000);
   const tools = await within(10_000, "listTools", watcher.listTools());
   t.true(tools.tools.some((x) => x.name === "legacy__fresh"));
 });
