@@ -133,9 +133,16 @@ test.serial("a v1 SDK client is served as a legacy client with its own Mcp-Sessi
   t.is(unknown?.code, -32602);
   // DELETE ends the session: its pool session closes, and the id is unknown from then on.
   const { logs } = await sharedGateway();
+  const id = transport.sessionId!;
   await within(10_000, "terminateSession", transport.terminateSession());
   await waitFor(() => logs.some((e) => e.event === "session.close" && e.reason === "client"), 5_000);
-  t.pass();
+  const after = await within(5_000, "list after DELETE", fetch(gateway.url, {
+    method: "POST",
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list", params: {} }),
+    headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream", "Mcp-Session-Id": id, "Mcp-Protocol-Version": "2025-06-18" },
+  }));
+  t.is(after.status, 404);
+  await after.body?.cancel();
 });
 
 test.serial("cancelling a downstream call cancels the upstream call", async (t) => {
