@@ -221,7 +221,7 @@ class GatewayServer implements Gateway, ServerHost {
       }
       session.lastSeen = Date.now();
       session.forward(request.headers, this.#forward);
-      return session.transport!.handleRequest(request, { authInfo, parsedBody: body } as never);
+      return session.transport!.handleRequest(request, { authInfo, parsedBody: body });
     }
     if (!isInitialize(body)) {
       this.#rejected(request, 400, "no session id");
@@ -242,7 +242,7 @@ class GatewayServer implements Gateway, ServerHost {
     session.server = buildServer(this, () => session);
     this.#legacy.set(mcpSessionId, session);
     await session.server.connect(transport);
-    return transport.handleRequest(request, { authInfo, parsedBody: body } as never);
+    return transport.handleRequest(request, { authInfo, parsedBody: body });
   }
 
   /** At `limits.maxSessions`: the 503 a new client gets. */
