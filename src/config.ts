@@ -233,12 +233,33 @@ export const LimitsSchema = z.strictObject({
     .default(10_000),
 });
 
+/** An HTTP header name (RFC 9110 token). */
+const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: "must be an HTTP header name" });
+
+/**
+ * The gateway (`mcp-worker-pool serve`, `serveGateway`): ignored by `createPool` itself. See docs/gateway.md.
+ */
+export const GatewaySchema = z.strictObject({
+  /** Bearer tokens a request must present, any one of them; without any (here or in MCP_POOL_TOKENS) there is no auth. */
+  tokens: z.array(z.string().min(1)).optional(),
+  /** Request headers passed on to the client's session-scoped servers (e.g. `["authorization"]`). Default: none. */
+  forwardHeaders: z.array(HeaderName).optional(),
+  /** Interface to bind. Default `127.0.0.1`. */
+  host: z.string().min(1).optional(),
+  /** TCP port (0: any free one). Default 3000. */
+  port: z.number().int().min(0).max(65535).optional(),
+  /** Browser origins allowed in (hostnames or `<scheme>://*`). Default: localhost origins only. */
+  allowedOrigins: z.array(z.string().min(1)).optional(),
+});
+
 const PoolInputSchema = z
   .strictObject({
     servers: record(z.string().min(1), ServerInputSchema).optional(),
     /** Synonym of `servers`, so a common MCP client config file loads as is. */
     mcpServers: record(z.string().min(1), ServerInputSchema).optional(),
     limits: LimitsSchema.prefault({}),
+    /** The gateway's own settings (`mcp-worker-pool serve`); the pool ignores them. */
+    gateway: GatewaySchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.servers && c.mcpServers) ctx.addIssue({ code: "custom", path: ["mcpServers"], message: "give servers or mcpServers, not both" });
@@ -263,7 +284,9 @@ const PoolInputSchema = z
 export const PoolConfigSchema = PoolInputSchema.transform((c) => {
   const servers: Record<string, ReturnType<typeof resolveServer>> = {};
   for (const [name, s] of Object.entries((c.servers ?? c.mcpServers)!)) servers[name] = resolveServer(name, s);
-  return { servers, limits: c.limits };
+  const resolved: { servers: typeof servers; limits: typeof c.limits; gateway?: z.output<typeof GatewaySchema> } = { servers, limits: c.limits };
+  if (c.gateway !== undefined) resolved.gateway = c.gateway;
+  return resolved;
 });
 
 /** One server's entry of the resolved config; its return type is `ServerConfig`. */
@@ -306,6 +329,7 @@ function resolveServer(name: string, s: z.output<typeof ServerInputSchema>) {
 export type PoolConfigInput = z.input<typeof PoolInputSchema>;
 export type ServerConfigInput = z.input<typeof ServerInputSchema>;
 export type LimitsInput = z.input<typeof LimitsSchema>;
+export type GatewayConfig = z.output<typeof GatewaySchema>;
 export type Limits = z.output<typeof LimitsSchema>;
 
 export type PoolConfig = z.output<typeof PoolConfigSchema>;
