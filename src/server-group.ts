@@ -9,7 +9,7 @@ import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError } from "./errors.js";
 import type { Catalogs, ClientCapabilityKind, ConnectionSpec, ConnectionState, Outcome, Verdict } from "./common/protocol.js";
 import type { Call } from "./call.js";
-import { connectHeaders, declaredKinds, moreCapabilities, routeServerRequest, type Audience, type HeadersFunction, type RequestHandlers } from "./server-requests.js";
+import { connectHeaders, declaredKinds, moreCapabilities, routeServerRequest, type Audience, type HeadersFunction, type HeadersOutcome, type RequestHandlers } from "./server-requests.js";
 import type { Supervisor } from "./supervisor.js";
 import type { LoggingLevel } from "@modelcontextprotocol/client";
 
@@ -271,12 +271,16 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   #unavailable(call: Call): McpPoolError {
-    const last = this.connections.find((c) => c.lastError)?.lastError;
+    const conn = this.connections.find((c) => c.lastError);
+    const last = conn?.lastError;
     const why = last ? `: ${last.message}` : "";
+    // The cause: what a headers function threw, else the last attempt's error (with its HTTP status, a 401).
+    const status = (last?.data as { httpStatus?: unknown } | undefined)?.httpStatus;
+    const cause = conn?.headersError ?? (last ? Object.assign(new Error(last.message), typeof status === "number" ? { status } : {}) : undefined);
     return new McpPoolError("SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`, {
       server: this.config.name,
       tool: call.tool,
-      ...(last ? { cause: new Error(last.message) } : {}),
+      ...(cause !== undefined ? { cause } : {}),
     });
   }
 
@@ -382,7 +386,7 @@ export class ServerGroup implements ConnectionOwner {
     return moreCapabilities(this.#audience(), call);
   }
 
-  headers(_conn: Connection): Promise<Outcome<Record<string, string>>> {
+  headers(_conn: Connection): Promise<HeadersOutcome> {
     return connectHeaders(this.#audience(), this.#headers, this.#host.headers, this.#sessionHeadersFn);
   }
 

@@ -92,6 +92,8 @@ export class Requests {
   #resultBytes = 0;
   /** Requests with progress to post at the end of this tick (see take). */
   #progressDue: Pending[] = [];
+  /** Links retired by a 401, waiting for their last request to end (see drained). */
+  #drains = new Map<Link, () => void>();
 
   constructor(host: RequestHost) {
     this.#host = host;
@@ -159,6 +161,23 @@ export class Requests {
     if (r.latest) this.#postProgress(r, r.latest);
     if (outcome.ok && METHODS[r.method].subscription === "subscribe" && !r.link.modern) this.#host.subscriptions.subscribed(r.params.uri as string);
     this.#reply(r.id, outcome);
+    if (this.#drains.size > 0) this.#drainedNow(r.link);
+  }
+
+  /** Resolves once no request is pending on `link` (a link retired by a 401, see ConnectionHost #retire). */
+  drained(link: Link): Promise<void> {
+    return new Promise((resolve) => {
+      this.#drains.set(link, resolve);
+      this.#drainedNow(link);
+    });
+  }
+
+  #drainedNow(link: Link): void {
+    const resolve = this.#drains.get(link);
+    if (!resolve) return;
+    for (const r of this.#pending.values()) if (r.link === link) return;
+    this.#drains.delete(link);
+    resolve();
   }
 
   /**
