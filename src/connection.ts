@@ -469,6 +469,18 @@ export class Connection {
     }
   }
 
+  /**
+   * Why its last connect attempt failed, as the cause of the error a caller gets: what a headers function
+   * threw, else an error saying the attempt's failure, with its HTTP status (a 401) as `status`.
+   */
+  failureCause(): unknown {
+    if (this.headersError !== undefined) return this.headersError;
+    const last = this.lastError;
+    if (!last) return undefined;
+    const status = (last.data as { httpStatus?: unknown } | undefined)?.httpStatus;
+    return Object.assign(new Error(last.message), typeof status === "number" ? { status } : {});
+  }
+
   /** Asks the host to apply the server's log level; resolves when it has, or after `timeoutMs` (never rejects). */
   async setLoggingLevel(level: LoggingLevel, timeoutMs: number): Promise<void> {
     const control = this.#control;

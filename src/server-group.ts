@@ -274,9 +274,7 @@ export class ServerGroup implements ConnectionOwner {
     const conn = this.connections.find((c) => c.lastError);
     const last = conn?.lastError;
     const why = last ? `: ${last.message}` : "";
-    // The cause: what a headers function threw, else the last attempt's error (with its HTTP status, a 401).
-    const status = (last?.data as { httpStatus?: unknown } | undefined)?.httpStatus;
-    const cause = conn?.headersError ?? (last ? Object.assign(new Error(last.message), typeof status === "number" ? { status } : {}) : undefined);
+    const cause = conn?.failureCause();
     return new McpPoolError("SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`, {
       server: this.config.name,
       tool: call.tool,
