@@ -180,6 +180,36 @@ test.serial("legacy on a shared connection: with one call in flight its request 
   t.deepEqual(aliceSeen, ["alice"]);
 });
 
+test.serial("legacy over Streamable HTTP on a shared connection: concurrent calls of two sessions each get their own elicitation, tied by the stream it came on", async (t) => {
+  const http = await startHttpFixture("http");
+  t.teardown(() => http.close());
+  const poolSeen: unknown[] = [];
+  const pool = await createPool({ servers: { s: { url: http.url } } }, { onElicitation: (params) => (poolSeen.push(params), { action: "decline" }) });
+  t.teardown(() => pool.close());
+  assertEra(t, pool, "legacy");
+  // Each handler answers only once both have been asked: both calls are in flight when each request comes.
+  let bothAsked!: () => void;
+  const barrier = new Promise<void>((resolve) => (bothAsked = resolve));
+  const seen: Record<string, string[]> = { alice: [], bob: [] };
+  const session = (who: string) =>
+    pool.session(who, {
+      onElicitation: async (params, ctx) => {
+        seen[who]!.push(`${(params as { message: string }).message} (${ctx.sessionId}, ${ctx.tool})`);
+        if (seen.alice!.length > 0 && seen.bob!.length > 0) bothAsked();
+        await within(10_000, "the other session's request", barrier);
+        return { action: "accept", content: { account: who } };
+      },
+    });
+  const [a, b] = await within(30_000, "two concurrent calls", Promise.all([
+    session("alice").callTool("s__ask", { kind: "elicitation", message: "for alice" }),
+    session("bob").callTool("s__ask", { kind: "elicitation", message: "for bob" }),
+  ]));
+  t.deepEqual(json(a).content, { account: "alice" });
+  t.deepEqual(json(b).content, { account: "bob" });
+  t.deepEqual(seen, { alice: ["for alice (alice, ask)"], bob: ["for bob (bob, ask)"] });
+  t.deepEqual(poolSeen, [], "the pool's handler saw no session's request");
+});
+
 test.serial("legacy: without a handler the server's request is refused with -32601 at once", async (t) => {
   const pool = await createPool({ servers: { s: stdioServer() } }, { onSampling: () => SAMPLED });
   t.teardown(() => pool.close());

@@ -301,7 +301,9 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     try {
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
-      const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link)) : undefined;
+      // Legacy era: what the server sends on a call's stream is read for its requests, when it may send any we answer.
+      const scan = (spec.clientCapabilities ?? []).length > 0 ? () => link?.modern === false : undefined;
+      const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link), scan) : undefined;
       const headers = spec.dynamicHeaders ? await this.#headers() : spec.headers;
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       const transport = createTransport(spec.dynamicHeaders ? { ...spec, headers } : spec, {
@@ -331,7 +333,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         if (spec.transport === "sse" && error instanceof SseError) this.lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       this.#listenOn(mine);
-      this.asks.register(client, () => this.#requests.soleInFlight(mine));
+      this.asks.register(client, (requestId) => this.#requests.originOf(mine, requestId));
       this.#link = mine;
       try {
         await client.connect(transport, { timeout: spec.connectTimeoutMs, ...(prior ? { prior } : {}) });
