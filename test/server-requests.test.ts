@@ -338,6 +338,34 @@ test.serial("legacy: a handler whose connection dies (the server is killed) sees
   t.is((error as McpPoolError).code, "CONNECTION_LOST");
 });
 
+for (const era of FIXTURE_ERAS) {
+  test.serial(`${era}: server log messages are log events, filtered at the level setLoggingLevel sets (${era === "legacy" ? "logging/setLevel per connection; none set: all of them" : "the level in each request's _meta; none set: none"}), with sessionId on a session's connection`, async (t) => {
+    const pool = await createPool({ servers: { s: stdioServer([], undefined, era), u: { ...stdioServer([], undefined, era), scope: "session" } } });
+    t.teardown(() => pool.close());
+    assertEra(t, pool, era, ["s"]);
+    const logs: Array<{ server?: string; sessionId?: string; level?: string; data?: unknown }> = [];
+    pool.on("log", (e: { server?: string; sessionId?: string; level?: string; logger?: string; data?: unknown }) => {
+      if (e.logger === "fixture") logs.push({ server: e.server, ...(e.sessionId !== undefined ? { sessionId: e.sessionId } : {}), level: e.level, data: e.data });
+    });
+    const ALL = "debug,info,warning,error";
+    await within(10_000, "log, no level set", pool.callTool("s__log", { levels: ALL }));
+    await pool.setLoggingLevel("warning", { server: "s" });
+    await within(10_000, "log at warning", pool.callTool("s__log", { levels: ALL }));
+    const expected = [...(era === "legacy" ? ["debug", "info", "warning", "error"] : []), "warning", "error"];
+    // Log events come over the control plane, results over the data plane: wait for them, bounded.
+    await waitFor(() => logs.length >= expected.length, 10_000);
+    t.deepEqual(logs.map((l) => l.level), expected);
+    t.deepEqual(logs.at(-1), { server: "s", level: "error", data: "error message" });
+
+    // Every server's level, applied by a connection that opens later (a session's own) at its connect.
+    await pool.setLoggingLevel("info");
+    logs.length = 0;
+    await within(20_000, "a session's log", pool.session("alice").callTool("u__log", { levels: "debug,info" }));
+    await waitFor(() => logs.length >= 1, 10_000);
+    t.deepEqual(logs, [{ server: "u", sessionId: "alice", level: "info", data: "info message" }]);
+  });
+}
+
 const requireFrom = createRequire(import.meta.url);
 const EVERYTHING = join(dirname(requireFrom.resolve("@modelcontextprotocol/server-everything/package.json")), "dist", "index.js");
 
