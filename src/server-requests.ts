@@ -5,8 +5,9 @@
  *
  * How a request is tied to the call that caused it: in the 2026-07-28 era it comes back as that call's
  * `input_required` result, so the worker knows the call exactly; in the legacy era it arrives on the
- * connection unasked, and the worker ties it to a call only when exactly one request of the pool is in
- * flight on that connection (see README, "Requests from servers").
+ * connection unasked: over Streamable HTTP on the stream of the call it is related to (the worker notes
+ * which, workers/http-calls.ts), else the worker ties it to a call only when exactly one request of the
+ * pool is in flight on that connection (see README, "Requests from servers").
  */
 import type { CreateMessageRequest, CreateMessageResult, ElicitRequest, ElicitResult, Root } from "@modelcontextprotocol/client";
 import { wireError, type ClientCapabilityKind, type Outcome, type WireError } from "./common/protocol.js";
