@@ -302,7 +302,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       // Legacy era: what the server sends on a call's stream is read for its requests, when it may send any we answer.
-      const scan = (spec.clientCapabilities ?? []).length > 0 ? () => link?.modern === false : undefined;
+      const scan = (spec.clientCapabilities ?? []).length > 0 ? { active: () => link?.modern === false, declares: (method: string) => this.asks.declares(method) } : undefined;
       const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link), scan) : undefined;
       const headers = spec.dynamicHeaders ? await this.#headers() : spec.headers;
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };

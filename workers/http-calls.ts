@@ -116,9 +116,13 @@ const SESSION_GONE = /(invalid|no valid|not valid|unknown|expired|stale)\b[^.]{0
 
 export class CallStreams {
   readonly #host: CallStreamHost;
-  /** Whether the server may send requests on calls' streams that we answer (see originOf). */
-  readonly #scan: () => boolean;
-  /** Server requests seen on a call's stream and not yet taken by their handler: the call's wire id, by the request's id. */
+  /** Whether the server may send requests on calls' streams now that we answer (see originOf), and which. */
+  readonly #scan: ServerRequestScan | undefined;
+  /**
+   * Server requests seen on a call's stream and not yet taken by their handler: the call's wire id, by the
+   * request's id. Kept after the call ends (its handler is then told so, never another call's); only the
+   * methods the connection declares are noted, which the SDK hands to those handlers, so each is taken.
+   */
   readonly #origins = new Map<string, number>();
   #fetch!: FetchLike;
   /**
@@ -129,7 +133,7 @@ export class CallStreams {
   #endedBefore = new Set<string>();
   #endedSince = 0;
 
-  constructor(host: CallStreamHost, scan: () => boolean = () => false) {
+  constructor(host: CallStreamHost, scan?: ServerRequestScan) {
     this.#host = host;
     this.#scan = scan;
   }
@@ -151,7 +155,6 @@ export class CallStreams {
   /** `call` ended: unless the server answered it, its requests are aborted, and its stream is never resumed. */
   callEnded(call: HttpCall, result: boolean): void {
     clearTimeout(call.resumeTimer);
-    if (this.#origins.size > 0) for (const [key, wireId] of this.#origins) if (wireId === call.wireId) this.#origins.delete(key);
     if (!call.answered) call.abort();
     // After a result the SDK resumes nothing; after an error answer or an abort it would.
     if (result || call.lastEventId === undefined) return;
@@ -220,7 +223,7 @@ export class CallStreams {
     const reader = response.body!.getReader();
     const host = this.#host;
     const afterEnd = this.#afterEnd;
-    const events = call && this.#scan() ? new EventScanner((message) => this.#noteRequest(message, call)) : undefined;
+    const events = call && this.#scan?.active() ? new EventScanner((message) => this.#noteRequest(message, call)) : undefined;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -270,6 +273,9 @@ export class CallStreams {
       return; // the SDK reports it
     }
     if (typeof message?.method !== "string" || (typeof message.id !== "string" && typeof message.id !== "number")) return;
+    if (!this.#scan!.declares(message.method)) return;
+    // A bound against a server whose requests the SDK refuses before any handler (invalid params): the oldest go.
+    if (this.#origins.size >= MAX_NOTED_REQUESTS) this.#origins.delete(this.#origins.keys().next().value!);
     this.#origins.set(requestKey(message.id), call.wireId);
   }
 
@@ -289,6 +295,17 @@ export class CallStreams {
     return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
   }
 }
+
+/** Which server requests CallStreams notes as the requests of the call on whose stream they came. */
+export interface ServerRequestScan {
+  /** The link may carry such requests now (the legacy era, a connection that declares capabilities). */
+  active(): boolean;
+  /** The connection declares what `method` needs: its handler will take the note. */
+  declares(method: string): boolean;
+}
+
+/** Most server requests noted and not yet taken by their handler, on one link. */
+const MAX_NOTED_REQUESTS = 1024;
 
 /** A JSON-RPC id as a map key (1 and "1" are different ids). */
 function requestKey(id: string | number): string {
