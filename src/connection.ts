@@ -17,6 +17,7 @@ import { McpPoolError } from "./errors.js";
 import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ClientCapabilityKind, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 import type { LoggingLevel } from "@modelcontextprotocol/client";
+import type { HeadersOutcome } from "./server-requests.js";
 
 /** How long a host gets to close its transport before its worker is terminated. */
 const CLOSE_GRACE_MS = 5_000;
@@ -45,7 +46,7 @@ export interface ConnectionOwner {
   /** What `call`'s session can answer that this connection does not declare (see WireRequest.capabilities). */
   moreCapabilities(call: Call): ClientCapabilityKind[] | undefined;
   /** Headers for the next connect of `conn` (see ConnectionSpec.dynamicHeaders). Never rejects. */
-  headers(conn: Connection): Promise<Outcome<Record<string, string>>>;
+  headers(conn: Connection): Promise<HeadersOutcome>;
 }
 
 export class Connection {
@@ -56,6 +57,11 @@ export class Connection {
   /** Connect attempts that failed since it was last ready; 0 means it is on its way (calls may wait). */
   failedAttempts = 0;
   lastError: WireError | undefined;
+  /**
+   * What a headers function threw when this connection last asked for headers (undefined once one answered):
+   * the cause of the SERVER_UNAVAILABLE its failed connect leads to. It never crosses to the worker.
+   */
+  headersError: unknown;
   pid: number | undefined;
   threadId: number | undefined;
   inFlight = 0;
@@ -189,7 +195,12 @@ export class Connection {
         if (host === this.#host && this.subscriptions.has(uri)) this.#owner.onResourceUpdated(this, uri);
       },
       serverRequest: (id, method, params, origin) => this.#serverRequest(host, id, method, params, origin),
-      headers: () => this.#owner.headers(this),
+      headers: async () => {
+        const got = await this.#owner.headers(this);
+        if (host !== this.#host) return { ok: false, error: wireError("CONNECTION_LOST", "connection replaced") };
+        this.headersError = got.ok ? undefined : got.cause;
+        return got.ok ? got : { ok: false, error: got.error };
+      },
       serverRequestEnded: (id, reason) => {
         if (host === this.#host) this.#asks.get(id)?.abort(new Error(reason));
       },
@@ -464,6 +475,18 @@ export class Connection {
       const call = this.#take(id);
       call?.returned(new McpPoolError(code, message, { server: this.server, tool: call.tool }));
     }
+  }
+
+  /**
+   * Why its last connect attempt failed, as the cause of the error a caller gets: what a headers function
+   * threw, else an error saying the attempt's failure, with its HTTP status (a 401) as `status`.
+   */
+  failureCause(): unknown {
+    if (this.headersError !== undefined) return this.headersError;
+    const last = this.lastError;
+    if (!last) return undefined;
+    const status = (last.data as { httpStatus?: unknown } | undefined)?.httpStatus;
+    return Object.assign(new Error(last.message), typeof status === "number" ? { status } : {});
   }
 
   /** Asks the host to apply the server's log level; resolves when it has, or after `timeoutMs` (never rejects). */

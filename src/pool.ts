@@ -423,7 +423,7 @@ export class McpPool extends EventEmitter {
     if (kind === "ready" && conn.serverInfo) servers.infos.set(conn.server, conn.serverInfo);
     if (kind === "ready" && conn.verdict) servers.verdicts.set(conn.server, conn.verdict);
     if (kind === "ready") servers.connectErrors.delete(conn.server);
-    else if (kind === "failed" && conn.lastError) servers.connectErrors.set(conn.server, conn.lastError);
+    else if (kind === "failed" && conn.lastError) servers.connectErrors.set(conn.server, { error: conn.lastError, cause: conn.failureCause() });
     this.emit(`connection:${kind}`, eventOf(conn, error));
   }
 

@@ -57,8 +57,8 @@ export class Router {
     if (unlisted) {
       // Why not, if it tried: its last connect error (a server that cannot start, a pinned revision it does not offer).
       const last = this.#servers.connectErrors.get(unlisted.server);
-      const message = `server "${unlisted.server}" has not become ready yet${last ? `: ${last.message}` : ""}`;
-      return new McpPoolError("SERVER_UNAVAILABLE", message, { server: unlisted.server, tool: unlisted.name, ...(last ? { cause: new Error(last.message) } : {}) });
+      const message = `server "${unlisted.server}" has not become ready yet${last ? `: ${last.error.message}` : ""}`;
+      return new McpPoolError("SERVER_UNAVAILABLE", message, { server: unlisted.server, tool: unlisted.name, ...(last ? { cause: last.cause } : {}) });
     }
     if (kind === "prompts") return new McpPoolError("PROMPT_NOT_FOUND", `no prompt named "${name}" in the pool`, { tool: name });
     return new McpPoolError("TOOL_NOT_FOUND", `no tool named "${name}" in the pool`, { tool: name });

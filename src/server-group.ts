@@ -9,7 +9,7 @@ import { Connection, type ConnectionOwner } from "./connection.js";
 import { McpPoolError } from "./errors.js";
 import type { Catalogs, ClientCapabilityKind, ConnectionSpec, ConnectionState, Outcome, Verdict } from "./common/protocol.js";
 import type { Call } from "./call.js";
-import { connectHeaders, declaredKinds, moreCapabilities, routeServerRequest, type Audience, type HeadersFunction, type RequestHandlers } from "./server-requests.js";
+import { connectHeaders, declaredKinds, moreCapabilities, routeServerRequest, type Audience, type HeadersFunction, type HeadersOutcome, type RequestHandlers } from "./server-requests.js";
 import type { Supervisor } from "./supervisor.js";
 import type { LoggingLevel } from "@modelcontextprotocol/client";
 
@@ -282,12 +282,14 @@ export class ServerGroup implements ConnectionOwner {
   }
 
   #unavailable(call: Call): McpPoolError {
-    const last = this.connections.find((c) => c.lastError)?.lastError;
+    const conn = this.connections.find((c) => c.lastError);
+    const last = conn?.lastError;
     const why = last ? `: ${last.message}` : "";
+    const cause = conn?.failureCause();
     return new McpPoolError("SERVER_UNAVAILABLE", `server "${this.config.name}" is unavailable${why}`, {
       server: this.config.name,
       tool: call.tool,
-      ...(last ? { cause: new Error(last.message) } : {}),
+      ...(cause !== undefined ? { cause } : {}),
     });
   }
 
@@ -393,7 +395,7 @@ export class ServerGroup implements ConnectionOwner {
     return moreCapabilities(this.#audience(), call);
   }
 
-  headers(_conn: Connection): Promise<Outcome<Record<string, string>>> {
+  headers(_conn: Connection): Promise<HeadersOutcome> {
     return connectHeaders(this.#audience(), this.#headers, this.#host.headers, this.#sessionHeadersFn);
   }
 

@@ -5,11 +5,12 @@
  *
  * How a request is tied to the call that caused it: in the 2026-07-28 era it comes back as that call's
  * `input_required` result, so the worker knows the call exactly; in the legacy era it arrives on the
- * connection unasked, and the worker ties it to a call only when exactly one request of the pool is in
- * flight on that connection (see README, "Requests from servers").
+ * connection unasked: over Streamable HTTP on the stream of the call it is related to (the worker notes
+ * which, workers/http-calls.ts), else the worker ties it to a call only when exactly one request of the
+ * pool is in flight on that connection (see README, "Requests from servers").
  */
 import type { CreateMessageRequest, CreateMessageResult, ElicitRequest, ElicitResult, Root } from "@modelcontextprotocol/client";
-import { wireError, type ClientCapabilityKind, type Outcome } from "./common/protocol.js";
+import { wireError, type ClientCapabilityKind, type Outcome, type WireError } from "./common/protocol.js";
 import { KINDS, type Call } from "./call.js";
 import { headerValuesProblem } from "./validate.js";
 
@@ -174,12 +175,15 @@ export function moreCapabilities(a: Audience, call: Call): ClientCapabilityKind[
   return more.length > 0 ? more : undefined;
 }
 
+/** A connect's headers, or why there are none: `cause` is what the function threw (it stays on the main thread). */
+export type HeadersOutcome = { ok: true; value: Record<string, string> } | { ok: false; error: WireError; cause?: unknown };
+
 /**
  * A connection's headers for its next connect: the server's (with a session's fixed ones), under the pool's
  * function's, under the session's function's. Never rejects: a function that throws, or gives something
  * that is not headers, fails that connect attempt with its error.
  */
-export async function connectHeaders(a: Audience, fixed: Record<string, string>, poolFn: HeadersFunction | undefined, sessionFn: HeadersFunction | undefined): Promise<Outcome<Record<string, string>>> {
+export async function connectHeaders(a: Audience, fixed: Record<string, string>, poolFn: HeadersFunction | undefined, sessionFn: HeadersFunction | undefined): Promise<HeadersOutcome> {
   const ctx: HeadersContext = { server: a.server };
   if (a.sessionId !== undefined) ctx.sessionId = a.sessionId;
   const merged: Record<string, string> = { ...fixed };
@@ -189,7 +193,7 @@ export async function connectHeaders(a: Audience, fixed: Record<string, string>,
     try {
       got = await fn({ ...ctx });
     } catch (error) {
-      return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} threw: ${error instanceof Error ? error.message : String(error)}`) };
+      return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} threw: ${messageOf(error)}`), cause: error };
     }
     const problem = headerValuesProblem(got);
     if (problem !== undefined) return { ok: false, error: wireError("SERVER_UNAVAILABLE", `${name} gave no valid headers: ${problem}`) };

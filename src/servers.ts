@@ -15,7 +15,7 @@ export class Servers {
   /** Per server: its era as its connections last found it, handed to every new connection (see Verdict). */
   readonly verdicts = new Map<string, Verdict>();
   /** Per server: why its last connect attempt failed, until one of its connections is ready. */
-  readonly connectErrors = new Map<string, WireError>();
+  readonly connectErrors = new Map<string, { error: WireError; cause: unknown }>();
   readonly #shared = new Map<string, ServerGroup>();
   /** Session-scoped (and min-0) servers: a short-lived connection that lists their catalogs. */
   readonly #discovery = new Map<string, ServerGroup>();

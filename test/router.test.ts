@@ -46,9 +46,11 @@ test("a name nobody lists is TOOL_NOT_FOUND or PROMPT_NOT_FOUND; one that would 
   const { router, servers } = routerOver({ a: { command: "x" }, late: { command: "x" } }, { a: { tools: [tool("echo")] } });
   t.is(router.notFound("tools", "nope").code, "TOOL_NOT_FOUND");
   t.is(router.notFound("prompts", "a__nope").code, "PROMPT_NOT_FOUND");
-  servers.connectErrors.set("late", { code: "SERVER_UNAVAILABLE", message: "spawn ENOENT" });
+  const cause = new Error("spawn ENOENT");
+  servers.connectErrors.set("late", { error: { code: "SERVER_UNAVAILABLE", message: "spawn ENOENT" }, cause });
   const unavailable = router.notFound("tools", "late__echo");
   t.is(unavailable.code, "SERVER_UNAVAILABLE");
+  t.is(unavailable.cause, cause);
   t.is(unavailable.server, "late");
   t.is(unavailable.tool, "echo");
   t.regex(unavailable.message, /spawn ENOENT/);

@@ -181,6 +181,36 @@ test.serial("legacy on a shared connection: with one call in flight its request 
   t.deepEqual(aliceSeen, ["alice"]);
 });
 
+test.serial("legacy over Streamable HTTP on a shared connection: concurrent calls of two sessions each get their own elicitation, tied by the stream it came on", async (t) => {
+  const http = await startHttpFixture("http");
+  t.teardown(() => http.close());
+  const poolSeen: unknown[] = [];
+  const pool = await createPool({ servers: { s: { url: http.url } } }, { onElicitation: (params) => (poolSeen.push(params), { action: "decline" }) });
+  t.teardown(() => pool.close());
+  assertEra(t, pool, "legacy");
+  // Each handler answers only once both have been asked: both calls are in flight when each request comes.
+  let bothAsked!: () => void;
+  const barrier = new Promise<void>((resolve) => (bothAsked = resolve));
+  const seen: Record<string, string[]> = { alice: [], bob: [] };
+  const session = (who: string) =>
+    pool.session(who, {
+      onElicitation: async (params, ctx) => {
+        seen[who]!.push(`${(params as { message: string }).message} (${ctx.sessionId}, ${ctx.tool})`);
+        if (seen.alice!.length > 0 && seen.bob!.length > 0) bothAsked();
+        await within(10_000, "the other session's request", barrier);
+        return { action: "accept", content: { account: who } };
+      },
+    });
+  const [a, b] = await within(30_000, "two concurrent calls", Promise.all([
+    session("alice").callTool("s__ask", { kind: "elicitation", message: "for alice" }),
+    session("bob").callTool("s__ask", { kind: "elicitation", message: "for bob" }),
+  ]));
+  t.deepEqual(json(a).content, { account: "alice" });
+  t.deepEqual(json(b).content, { account: "bob" });
+  t.deepEqual(seen, { alice: ["for alice (alice, ask)"], bob: ["for bob (bob, ask)"] });
+  t.deepEqual(poolSeen, [], "the pool's handler saw no session's request");
+});
+
 test.serial("legacy: without a handler the server's request is refused with -32601 at once", async (t) => {
   const pool = await createPool({ servers: { s: stdioServer() } }, { onSampling: () => SAMPLED });
   t.teardown(() => pool.close());
@@ -309,6 +339,34 @@ test.serial("legacy: a handler whose connection dies (the server is killed) sees
   t.is((error as McpPoolError).code, "CONNECTION_LOST");
 });
 
+for (const era of FIXTURE_ERAS) {
+  test.serial(`${era}: server log messages are log events, filtered at the level setLoggingLevel sets (${era === "legacy" ? "logging/setLevel per connection; none set: all of them" : "the level in each request's _meta; none set: none"}), with sessionId on a session's connection`, async (t) => {
+    const pool = await createPool({ servers: { s: stdioServer([], undefined, era), u: { ...stdioServer([], undefined, era), scope: "session" } } });
+    t.teardown(() => pool.close());
+    assertEra(t, pool, era, ["s"]);
+    const logs: Array<{ server?: string; sessionId?: string; level?: string; data?: unknown }> = [];
+    pool.on("log", (e: { server?: string; sessionId?: string; level?: string; logger?: string; data?: unknown }) => {
+      if (e.logger === "fixture") logs.push({ server: e.server, ...(e.sessionId !== undefined ? { sessionId: e.sessionId } : {}), level: e.level, data: e.data });
+    });
+    const ALL = "debug,info,warning,error";
+    await within(10_000, "log, no level set", pool.callTool("s__log", { levels: ALL }));
+    await pool.setLoggingLevel("warning", { server: "s" });
+    await within(10_000, "log at warning", pool.callTool("s__log", { levels: ALL }));
+    const expected = [...(era === "legacy" ? ["debug", "info", "warning", "error"] : []), "warning", "error"];
+    // Log events come over the control plane, results over the data plane: wait for them, bounded.
+    await waitFor(() => logs.length >= expected.length, 10_000);
+    t.deepEqual(logs.map((l) => l.level), expected);
+    t.deepEqual(logs.at(-1), { server: "s", level: "error", data: "error message" });
+
+    // Every server's level, applied by a connection that opens later (a session's own) at its connect.
+    await pool.setLoggingLevel("info");
+    logs.length = 0;
+    await within(20_000, "a session's log", pool.session("alice").callTool("u__log", { levels: "debug,info" }));
+    await waitFor(() => logs.length >= 1, 10_000);
+    t.deepEqual(logs, [{ server: "u", sessionId: "alice", level: "info", data: "info message" }]);
+  });
+}
+
 const requireFrom = createRequire(import.meta.url);
 const EVERYTHING = join(dirname(requireFrom.resolve("@modelcontextprotocol/server-everything/package.json")), "dist", "index.js");
 
@@ -337,7 +395,8 @@ test.serial("server-everything: trigger-sampling-request, trigger-elicitation-re
   t.not(url.isError, true);
   const roots = await within(20_000, "roots", pool.callTool("e__get-roots-list", {}));
   t.regex(JSON.stringify(roots.content), /file:\/\/\/srv\/work/);
-  // server-everything asks for the roots by itself once initialized, so its roots request may come at any point.
+  // Sorted: server-everything also asks for the roots on its own, 350 ms after initialize, whenever that falls
+  // (get-roots-list then answers from what it got).
   t.deepEqual(seen.map((s) => s.kind).sort(), ["elicitation", "elicitation", "roots", "sampling"]);
   for (const { ctx } of seen) t.is(ctx.server, "e");
 });

@@ -84,6 +84,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   #logLevel: LoggingLevel | undefined;
   /** The last link was lost to a 401: the next one is opened with headers asked again, once (see Link.after401). */
   #after401 = false;
+  /** Links retired by a 401, until the requests the server took on them have finished (see #retire). */
+  readonly #retired = new Set<Link>();
 
   constructor(task: HostTask) {
     this.spec = task.spec;
@@ -218,12 +220,13 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         this.#setState("ready", 0, undefined, ready);
         this.listings.flushStale(link);
         this.#startKeepalive(link);
-        await link.lost;
+        const superseded = await Promise.race([link.lost.then(() => false), link.superseded.then(() => true)]);
         this.#stopKeepalive();
         if (this.#closing) break;
         // The loss goes out before the requests lost with it, so the main thread stops routing here first.
         this.#setState("reconnecting", 0, link.reason ?? wireError("CONNECTION_LOST", "server connection lost"));
-        this.#requests.loseAll(link);
+        if (superseded) this.#retire(link);
+        else this.#requests.loseAll(link);
         continue; // the first reopen after a loss is immediate
       }
       failures++;
@@ -244,6 +247,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     this.#stopKeepalive();
     await this.#link?.client.close().catch(ignore);
     await closeLink(this.#link);
+    await Promise.all([...this.#retired].map((link) => closeLink(link)));
     await this.#finish();
   }
 
@@ -297,7 +301,9 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     try {
       // Nothing is spawned or fetched yet: a close that came meanwhile leaves nothing to tear down.
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
-      const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link)) : undefined;
+      // Legacy era: what the server sends on a call's stream is read for its requests, when it may send any we answer.
+      const scan = (spec.clientCapabilities ?? []).length > 0 ? { active: () => link?.modern === false, declares: (method: string) => this.asks.declares(method) } : undefined;
+      const streams = spec.transport === "http" ? new CallStreams(this.#requests.callStreamHost(() => link), scan) : undefined;
       const headers = spec.dynamicHeaders ? await this.#headers() : spec.headers;
       if (this.#closing) return { error: wireError("POOL_CLOSED", "closing"), heard: false };
       const transport = createTransport(spec.dynamicHeaders ? { ...spec, headers } : spec, {
@@ -312,7 +318,9 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       });
       let lostResolve!: () => void;
       const lost = new Promise<void>((resolve) => (lostResolve = resolve));
-      const mine: Link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost, streams, stale: new Set(), after401: this.#after401, unauthorized: this.#unauthorized };
+      let supersede!: () => void;
+      const superseded = new Promise<void>((resolve) => (supersede = resolve));
+      const mine: Link = { client, modern: false, envelope: undefined, listening: undefined, heard: false, transport, closed: false, lost, superseded, supersede, streams, stale: new Set(), after401: this.#after401, unauthorized: this.#unauthorized };
       link = mine;
       client.onclose = () => {
         mine.closed = true;
@@ -325,7 +333,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         if (spec.transport === "sse" && error instanceof SseError) this.lose(mine, wireError("CONNECTION_LOST", `SSE stream broke: ${error.message}`));
       };
       this.#listenOn(mine);
-      this.asks.register(client, () => this.#requests.soleInFlight(mine));
+      this.asks.register(client, (requestId) => this.#requests.originOf(mine, requestId));
       this.#link = mine;
       try {
         await client.connect(transport, { timeout: spec.connectTimeoutMs, ...(prior ? { prior } : {}) });
@@ -408,13 +416,33 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     }
   }
 
-  /** A request on `link` got HTTP 401: reconnect with headers asked again, unless that was just done (see Link.after401). */
+  /**
+   * A request on `link` got HTTP 401: reconnect with headers asked again, unless that was just done (see
+   * Link.after401). The requests that get a 401 while the link closes (they went out together) are sent
+   * again too; a link closing for another reason is reopened with headers asked again anyway.
+   */
   readonly #unauthorized = (link: Link): boolean => {
     if (link.after401 || this.#closing) return false;
+    if (link.reason || link.closed) return true;
     this.#after401 = true;
-    this.lose(link, wireError("CONNECTION_LOST", "HTTP 401 from server: reconnecting with fresh headers"));
+    link.reason = wireError("CONNECTION_LOST", "HTTP 401 from server: reconnecting with fresh headers");
+    link.supersede();
     return true;
   };
+
+  /**
+   * A link a 401 retired: it takes no new requests (its `reason` is set), but the requests the server took on
+   * it before the token expired are not lost with it: they finish there (answer, deadline, cancel), and
+   * then it closes. If it closes before (the server went), they are lost with it as usual.
+   */
+  #retire(link: Link): void {
+    this.#retired.add(link);
+    void link.lost.then(() => {
+      this.#retired.delete(link);
+      this.#requests.loseAll(link);
+    });
+    void this.#requests.drained(link).then(() => closeLink(link));
+  }
 
   #oversize(link: Link | undefined): void {
     if (!link || link.closed) return;

@@ -16,7 +16,12 @@
  *   (however long the server's `retry:`): the SDK would leave it waiting until its deadline;
  * - a stream that breaks off is reported (`broken`): the SDK only tells `onerror`, and the server most
  *   likely died mid-answer (a stream the server ends cleanly is not broken: it may be resumed);
- * - an answer to a request on our session saying the session is not valid is reported (`sessionGone`).
+ * - an answer to a request on our session saying the session is not valid is reported (`sessionGone`);
+ * - legacy era, a connection that declares client capabilities: a request the server sends on a call's
+ *   stream (sampling, elicitation, roots, sent "related" to the call, as the SDKs' servers do) is noted as
+ *   that call's (`originOf`), so that it is tied to exactly that call. The SDK's transport hands such a
+ *   request to the client with no word of the stream it came on, so the stream's events are read here
+ *   too, before the SDK gets them.
  */
 import type { FetchLike, TransportSendOptions } from "@modelcontextprotocol/client";
 import { ourWireId } from "./wire-ids.js";
@@ -111,6 +116,14 @@ const SESSION_GONE = /(invalid|no valid|not valid|unknown|expired|stale)\b[^.]{0
 
 export class CallStreams {
   readonly #host: CallStreamHost;
+  /** Whether the server may send requests on calls' streams now that we answer (see originOf), and which. */
+  readonly #scan: ServerRequestScan | undefined;
+  /**
+   * Server requests seen on a call's stream and not yet taken by their handler: the call's wire id, by the
+   * request's id. Kept after the call ends (its handler is then told so, never another call's); only the
+   * methods the connection declares are noted, which the SDK hands to those handlers, so each is taken.
+   */
+  readonly #origins = new Map<string, number>();
   #fetch!: FetchLike;
   /**
    * Event ids at which streams of ended calls stopped (the SDK may still try to resume them), in two
@@ -120,8 +133,17 @@ export class CallStreams {
   #endedBefore = new Set<string>();
   #endedSince = 0;
 
-  constructor(host: CallStreamHost) {
+  constructor(host: CallStreamHost, scan?: ServerRequestScan) {
     this.#host = host;
+    this.#scan = scan;
+  }
+
+  /** The wire id of the call on whose stream the server sent its request `requestId`, once (see the module's doc). */
+  originOf(requestId: string | number): number | undefined {
+    const key = requestKey(requestId);
+    const wireId = this.#origins.get(key);
+    if (wireId !== undefined) this.#origins.delete(key);
+    return wireId;
   }
 
   /** The fetch for the transport, over `fetch`. */
@@ -201,6 +223,7 @@ export class CallStreams {
     const reader = response.body!.getReader();
     const host = this.#host;
     const afterEnd = this.#afterEnd;
+    const events = call && this.#scan?.active() ? new EventScanner((message) => this.#noteRequest(message, call)) : undefined;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -215,6 +238,8 @@ export class CallStreams {
           // A turn later: the answer may have come in the last chunk, still in the SDK's parser now.
           setImmediate(afterEnd, call);
         }
+        // Before the SDK parses it: the request is noted as the call's before its handler asks whose it is.
+        if (events && !chunk.done) events.push(chunk.value);
         try {
           if (chunk.done) controller.close();
           else controller.enqueue(chunk.value);
@@ -239,6 +264,21 @@ export class CallStreams {
     }
   };
 
+  /** An event on `call`'s stream that may be a request of the server's: noted as the call's if it is one. */
+  #noteRequest(data: string, call: HttpCall): void {
+    let message: { method?: unknown; id?: unknown };
+    try {
+      message = JSON.parse(data) as typeof message;
+    } catch {
+      return; // the SDK reports it
+    }
+    if (typeof message?.method !== "string" || (typeof message.id !== "string" && typeof message.id !== "number")) return;
+    if (!this.#scan!.declares(message.method)) return;
+    // A bound against a server whose requests the SDK refuses before any handler (invalid params): the oldest go.
+    if (this.#origins.size >= MAX_NOTED_REQUESTS) this.#origins.delete(this.#origins.keys().next().value!);
+    this.#origins.set(requestKey(message.id), call.wireId);
+  }
+
   readonly #resumeExpired = (call: HttpCall): void => {
     this.#host.fail(call, `the server did not resume the call's answer stream within ${RESUME_WAIT_MS} ms`);
   };
@@ -253,6 +293,55 @@ export class CallStreams {
     const text = await response.text();
     if (response.status === 404 || SESSION_GONE.test(text)) this.#host.sessionGone(`HTTP ${response.status}: ${text.slice(0, 200)}`);
     return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+}
+
+/** Which server requests CallStreams notes as the requests of the call on whose stream they came. */
+export interface ServerRequestScan {
+  /** The link may carry such requests now (the legacy era, a connection that declares capabilities). */
+  active(): boolean;
+  /** The connection declares what `method` needs: its handler will take the note. */
+  declares(method: string): boolean;
+}
+
+/** Most server requests noted and not yet taken by their handler, on one link. */
+const MAX_NOTED_REQUESTS = 1024;
+
+/** A JSON-RPC id as a map key (1 and "1" are different ids). */
+function requestKey(id: string | number): string {
+  return typeof id === "number" ? `n${id}` : `s${id}`;
+}
+
+/**
+ * The `data` of the events of one SSE stream, as it streams in: only those that may be a request (they
+ * name a `method`) are handed on, to be parsed. Lines end with CRLF, LF or CR; an event ends at a blank line.
+ */
+class EventScanner {
+  readonly #onEvent: (data: string) => void;
+  readonly #decoder = new TextDecoder();
+  #partial = "";
+  #data: string[] = [];
+
+  constructor(onEvent: (data: string) => void) {
+    this.#onEvent = onEvent;
+  }
+
+  push(bytes: Uint8Array): void {
+    let text = this.#partial + this.#decoder.decode(bytes, { stream: true });
+    // A CR at the very end may be half of a CRLF: its line waits for the next chunk, which decides.
+    const cr = text.endsWith("\r");
+    if (cr) text = text.slice(0, -1);
+    const lines = text.split(/\r\n|\r|\n/);
+    this.#partial = lines.pop()! + (cr ? "\r" : "");
+    for (const line of lines) {
+      if (line === "") {
+        const data = this.#data.join("\n");
+        this.#data = [];
+        if (data.includes('"method"')) this.#onEvent(data);
+      } else if (line.startsWith("data:")) {
+        this.#data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
+      }
+    }
   }
 }
 

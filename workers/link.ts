@@ -46,6 +46,12 @@ export interface Link {
   transport: Transport;
   /** Resolves when this link's transport has closed, for whatever reason. */
   lost: Promise<void>;
+  /**
+   * Resolves when a 401 retires this link (`reason` is set then): the host reconnects with headers asked
+   * again, while the requests the server took on this link finish on it, which closes once they have.
+   */
+  superseded: Promise<void>;
+  supersede: () => void;
   closed: boolean;
   /** Why the pool closed it on purpose (hang, oversize); requests lost with it get this error. */
   reason?: WireError;
@@ -58,7 +64,10 @@ export interface Link {
    * request (SERVER_UNAVAILABLE) instead of reconnecting again.
    */
   after401: boolean;
-  /** A request got HTTP 401: true when the host reconnects with fresh headers (the request is then not sent, and routed again). */
+  /**
+   * A request got HTTP 401: true when it is to be sent again (the host reconnects with headers asked again,
+   * or is doing so already); false when this link is that reconnect, and still refused.
+   */
   unauthorized?: (link: Link) => boolean;
 }
 
@@ -126,15 +135,18 @@ export function describe(spec: ConnectionSpec): string {
 export function classify(error: unknown, link: Link, lose: (link: Link, reason: WireError) => void): WireError {
   const status = httpStatusOf(error);
   if (status !== null) {
-    // A link closed meanwhile loses the request, as the loss of the link would. On Streamable HTTP that is
-    // how a "session gone" answer (a 404, or a 400 saying so) ends here: CallStreams alone judges the
-    // answer, and closed the link for it (one initialize for everyone who noticed).
-    if (link.reason || link.closed) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
-    // Credentials expired: one refresh of the headers and one reconnect, then the request is routed again.
+    // Credentials expired: the server refused the request without processing it, so it is sent again, whatever
+    // it is (a tool call too), on the link reopened with headers asked again; once only (see Link.after401).
+    // Before the check of a closed link: the other requests refused with it while the first 401 was closing
+    // the link were not processed either.
     if (status === 401) {
       if (link.unauthorized?.(link)) return wireError("CONNECTION_LOST", `HTTP 401 from server: reconnecting with fresh headers`, { data: NOT_SENT });
       return wireError("SERVER_UNAVAILABLE", `HTTP 401 from server${link.after401 ? " (after asking for headers again and reconnecting)" : ""}: ${messageOf(error)}`, { data: { httpStatus: 401 } });
     }
+    // A link closed meanwhile loses the request, as the loss of the link would. On Streamable HTTP that is
+    // how a "session gone" answer (a 404, or a 400 saying so) ends here: CallStreams alone judges the
+    // answer, and closed the link for it (one initialize for everyone who noticed).
+    if (link.reason || link.closed) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
     // A 404 no CallStreams took for a lost session (legacy SSE's POST endpoint, a server without
     // sessions): what we were talking to is gone. Reopen.
     if (status === 404 || status === undefined || status >= 500) {
@@ -154,6 +166,7 @@ export function classify(error: unknown, link: Link, lose: (link: Link, reason: 
 
 /** Why a request the SDK carried (a tools/call through its input rounds, a re-listen) failed. */
 export function sdkError(method: RequestMethod, params: Record<string, unknown>, error: unknown, link: Link, lose: (link: Link, reason: WireError) => void): WireError {
+  if (httpStatusOf(error) === 401) return classify(error, link, lose);
   if (link.closed || link.reason) return link.reason ?? wireError("CONNECTION_LOST", `server connection lost: ${messageOf(error)}`);
   if (error instanceof ProtocolError) return rpcError(method, { code: error.code, message: error.message, data: error.data }, params);
   if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) return wireError("TIMEOUT", `${method} timed out: ${error.message}`);

@@ -79,6 +79,8 @@ const PROGRESS_BURST = 8;
 const BATCH_BYTES = 32 * 1024;
 /** Most `input_required` rounds one request goes through (the SDK client's default `inputRequired.maxRounds`). */
 export const MAX_INPUT_ROUNDS = 10;
+/** The origin of a server request whose call has ended: no call has this id (the main thread's ids start at 1). */
+const ENDED_CALL = 0;
 /** Pause before sending a request again with only the server's `requestState` (no input asked): as the SDK's driver. */
 const REQUEST_STATE_PACING_MS = 250;
 
@@ -94,6 +96,8 @@ export class Requests {
   #resultBytes = 0;
   /** Requests with progress to post at the end of this tick (see take). */
   #progressDue: Pending[] = [];
+  /** Links retired by a 401, waiting for their last request to end (see drained). */
+  #drains = new Map<Link, () => void>();
 
   constructor(host: RequestHost) {
     this.#host = host;
@@ -161,6 +165,23 @@ export class Requests {
     if (r.latest) this.#postProgress(r, r.latest);
     if (outcome.ok && METHODS[r.method].subscription === "subscribe" && !r.link.modern) this.#host.subscriptions.subscribed(r.params.uri as string);
     this.#reply(r.id, outcome, r.traced && r.wireId !== 0 ? r.wireId : undefined);
+    if (this.#drains.size > 0) this.#drainedNow(r.link);
+  }
+
+  /** Resolves once no request is pending on `link` (a link retired by a 401, see ConnectionHost #retire). */
+  drained(link: Link): Promise<void> {
+    return new Promise((resolve) => {
+      this.#drains.set(link, resolve);
+      this.#drainedNow(link);
+    });
+  }
+
+  #drainedNow(link: Link): void {
+    const resolve = this.#drains.get(link);
+    if (!resolve) return;
+    for (const r of this.#pending.values()) if (r.link === link) return;
+    this.#drains.delete(link);
+    resolve();
   }
 
   /**
@@ -246,10 +267,22 @@ export class Requests {
   }
 
   /**
-   * The legacy era's tie of a server's request to a call: the one request of the pool in flight on `link`,
-   * if there is exactly one; with none or several, the request is the connection's (see server-requests.ts).
+   * The legacy era's tie of a server's request (its JSON-RPC id `requestId`) to a call, as the main thread's
+   * id of the call: over Streamable HTTP, the call on whose stream it came (CallStreams.originOf), exactly;
+   * ENDED_CALL if that call has ended meanwhile. Else (stdio, SSE, the standalone stream) the one request
+   * of the pool in flight on `link`, if there is exactly one; with none or several, none: the request is the
+   * connection's (see server-requests.ts).
    */
-  soleInFlight(link: Link): number | undefined {
+  originOf(link: Link, requestId: string | number): number | undefined {
+    const wireId = link.streams?.originOf(requestId);
+    if (wireId !== undefined) {
+      const r = this.#byWireId.get(wireId);
+      return r?.link === link ? r.id : ENDED_CALL;
+    }
+    return this.#soleInFlight(link);
+  }
+
+  #soleInFlight(link: Link): number | undefined {
     let sole: number | undefined;
     for (const r of this.#pending.values()) {
       if (r.link !== link) continue;

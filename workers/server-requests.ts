@@ -4,8 +4,9 @@
  *
  * - Legacy era: the server sends the request on the connection; the SDK's client dispatches it to the
  *   handler registered here, for the capabilities this connection declares only (the SDK answers any
- *   other with -32601 at once). It is tied to a call when exactly one of the pool's requests is in
- *   flight on the connection (`originOf`), else to none.
+ *   other with -32601 at once). Over Streamable HTTP it is tied to the call on whose stream the server
+ *   sent it (http-calls.ts); otherwise to a call when exactly one of the pool's requests is in flight on
+ *   the connection, else to none (requests.ts `originOf`).
  * - 2026-07-28: the request comes back as the call's `input_required` result; the request path
  *   (requests.ts) asks here with that call as the origin, and sends the call again with the answers.
  *
@@ -53,11 +54,11 @@ export class ServerAsks {
   }
 
   /** Registers a handler on `client` for each declared capability (legacy era requests; v2's own rounds). */
-  register(client: PoolClient, originOf: () => number | undefined): void {
+  register(client: PoolClient, originOf: (requestId: string | number) => number | undefined): void {
     for (const kind of this.#kinds) {
       const method = METHOD_OF_KIND[kind];
       client.setRequestHandler(method, async (request, ctx) => {
-        const { outcome } = this.ask(method, request.params, originOf(), ctx.mcpReq.signal);
+        const { outcome } = this.ask(method, request.params, originOf(ctx.mcpReq.id), ctx.mcpReq.signal);
         const o = await outcome;
         if (o.ok) return o.value as never;
         throw new ProtocolError(o.error.mcpCode ?? INTERNAL_ERROR, o.error.message);

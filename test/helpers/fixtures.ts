@@ -52,8 +52,8 @@ export function fixtureServer(era: FixtureEra = "legacy"): string {
   return era === "modern" ? MODERN_FIXTURE_SERVER : FIXTURE_SERVER;
 }
 
-/** How many tools the fixture server lists (with its default 12 filler tools): 27 named ones, then the fillers. */
-export const FIXTURE_TOOL_COUNT = 39;
+/** How many tools the fixture server lists (with its default 12 filler tools): 28 named ones, then the fillers. */
+export const FIXTURE_TOOL_COUNT = 40;
 
 export interface StdioServerConfig {
   command: string;
