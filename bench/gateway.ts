@@ -80,7 +80,12 @@ export async function openGatewaySubject(name: GatewaySubjectName, capMs: number
       name,
       pid: child.pid!,
       call: async (size) => {
-        const result = await c.callTool(calls[size], undefined, { timeout: CALL_TIMEOUT_MS });
+        const result = await c.callTool(calls[size], undefined, { timeout: CALL_TIMEOUT_MS }).catch((error: unknown) => {
+          // fetch's own message ("fetch failed") says nothing: the socket error is its cause.
+          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+          if (cause) throw new Error(`${(error as Error).message} (${cause.code ?? ""} ${cause.message ?? ""})`);
+          throw error;
+        });
         if (result.isError) throw new Error(`${name}: ${calls[size].name} answered isError: ${JSON.stringify(result.content).slice(0, 200)}`);
         return result;
       },
