@@ -68,7 +68,7 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 20, "10kb": 20, "100kb": 10 }, busyInFlight: 16, eldCalls: 20, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 2_000,
     scalingSessions: [1], scalingCallsPerSession: 2, scalingRounds: 1, scalingWindowMs: 10_000,
-    gatewayRounds: 1, gatewayCalls: { "10b": 128, "100kb": 64 }, gatewayWarmupCalls: 32,
+    gatewayRounds: 1, gatewayCalls: { "10b": 64, "100kb": 64 }, gatewayWarmupCalls: 16,
     scenarioCapMs: 15_000, watchdogMs: 75_000,
   },
 };
