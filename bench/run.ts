@@ -1,9 +1,10 @@
 /**
  * The benchmark: the plain SDK client, the LangChain MCP adapters and the pool (1, 2, 4 replicas)
  * making the same calls to the same legacy fixture server over stdio; and the plain v2 client and
- * the pool (1, 2 replicas) on the 2026-07-28 fixture, which serves the same tools (subjects.ts).
+ * the pool (1, 2 replicas) on the 2026-07-28 fixture, which serves the same tools (subjects.ts); and
+ * the gateway against a plain SDK v2 proxy, each in a child process, before the same fixture (gateway.ts).
  *
- *   node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only steady,connect,memory,scaling]
+ *   node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only steady,connect,memory,scaling,gateway]
  *                          [--subjects sdk,langchain,pool-1,pool-2,pool-4,sdk-v2@2026,pool-1@2026,pool-2@2026]
  *
  * Prints a table, writes DIR/latest.json and DIR/latest.md (DIR defaults to bench/results).

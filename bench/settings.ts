@@ -52,7 +52,7 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 1000, "10kb": 1000, "100kb": 300 }, busyInFlight: 16, eldCalls: 400, eldInFlight: 16,
     connectRounds: 5, memoryRounds: 3, memoryClients: 4, memoryIdleMs: 30_000,
     scalingSessions: [1, 10, 100], scalingCallsPerSession: 10, scalingRounds: 3, scalingWindowMs: 40_000,
-    gatewayRounds: 5, gatewayCalls: { "10b": 3000, "100kb": 400 }, gatewayWarmupCalls: 500,
+    gatewayRounds: 5, gatewayCalls: { "10b": 1500, "100kb": 300 }, gatewayWarmupCalls: 300,
     scenarioCapMs: 60_000, watchdogMs: 15 * 60_000,
   },
   quick: {
@@ -60,7 +60,7 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 200, "10kb": 200, "100kb": 60 }, busyInFlight: 16, eldCalls: 100, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 20_000,
     scalingSessions: [1, 8], scalingCallsPerSession: 5, scalingRounds: 1, scalingWindowMs: 5_000,
-    gatewayRounds: 3, gatewayCalls: { "10b": 600, "100kb": 100 }, gatewayWarmupCalls: 200,
+    gatewayRounds: 3, gatewayCalls: { "10b": 300, "100kb": 60 }, gatewayWarmupCalls: 100,
     scenarioCapMs: 30_000, watchdogMs: 360_000,
   },
   smoke: {
