@@ -73,10 +73,10 @@ test("the MCP Inspector CLI lists and calls tools through `mcp-worker-pool serve
   t.regex(url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
 
   const [list, echo, pidRun, unknown] = await Promise.all([
-    inspector(t, [url, "--method", "tools/list"]),
-    inspector(t, [url, "--method", "tools/call", "--tool-name", "fx__echo", "--tool-arg", "message=from the inspector"]),
-    inspector(t, [url, "--method", "tools/call", "--tool-name", "fx__pid"]),
-    inspector(t, [url, "--method", "tools/call", "--tool-name", "fx__nothing"]),
+    inspector(t, [url, "--transport", "http", "--method", "tools/list"]),
+    inspector(t, [url, "--transport", "http", "--method", "tools/call", "--tool-name", "fx__echo", "--tool-arg", "message=from the inspector"]),
+    inspector(t, [url, "--transport", "http", "--method", "tools/call", "--tool-name", "fx__pid"]),
+    inspector(t, [url, "--transport", "http", "--method", "tools/call", "--tool-name", "fx__nothing"]),
   ]);
   t.is(list.code, 0, list.stderr);
   const tools = (JSON.parse(list.stdout) as { tools: { name: string }[] }).tools.map((x) => x.name);
