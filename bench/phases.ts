@@ -323,14 +323,19 @@ export async function scalingPhase(opts: Options, s: Settings, rec: Recorder, de
  * child process of its own, both open at once, measured in interleaved rounds: per result size, one
  * window of calls with 64 in flight from one downstream client.
  */
-export async function gatewayPhase(s: Settings, rec: Recorder, open: Set<Closable>): Promise<void> {
-  const subjects: GatewaySubject[] = [];
-  for (const name of GATEWAY_SUBJECTS) {
-    const subject = await capped(rec, `open ${name}`, s.scenarioCapMs, () => openGatewaySubject(name, s.scenarioCapMs - 1_000));
-    if (!subject) continue;
-    open.add(subject);
-    subjects.push(subject);
-    await capped(rec, `warmup ${name}`, s.scenarioCapMs, async () => {
+export async function gatewayPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Closable>): Promise<void> {
+  // Both start at once (not measured); a smoke run's share the machine with its other phases (run.ts): twice the time to open.
+  const openCap = (opts.mode === "smoke" ? 2 : 1) * s.scenarioCapMs;
+  const opened = await Promise.all(
+    GATEWAY_SUBJECTS.map(async (name) => {
+      const subject = await capped(rec, `open ${name}`, openCap, () => openGatewaySubject(name, openCap - 1_000));
+      if (subject) open.add(subject);
+      return subject;
+    }),
+  );
+  const subjects = opened.filter((x): x is GatewaySubject => x !== undefined);
+  for (const subject of subjects) {
+    await capped(rec, `warmup ${subject.name}`, s.scenarioCapMs, async () => {
       for (const size of GATEWAY_SIZES) await gatewayWindow(subject, size, s.gatewayWarmupCalls, s.throughputInFlight);
     });
   }

@@ -161,14 +161,14 @@ async function main(): Promise<void> {
   // mostly sleep) run beside the other phases, which takes their ~15 s off its time.
   const memory = opts.phases.has("memory") && opts.mode === "smoke" ? memoryPhase(opts, s, rec, reference) : undefined;
   // So does its gateway scenario (two child processes and a few hundred calls).
-  const gateway = opts.phases.has("gateway") && opts.mode === "smoke" ? gatewayPhase(s, rec, open) : undefined;
+  const gateway = opts.phases.has("gateway") && opts.mode === "smoke" ? gatewayPhase(opts, s, rec, open) : undefined;
   if (opts.phases.has("steady")) await steadyPhase(opts, s, rec, open, reference);
   if (opts.phases.has("connect")) await connectPhase(opts, s, rec, open, reference);
   if (memory) await memory;
   else if (opts.phases.has("memory")) await memoryPhase(opts, s, rec, reference);
   if (opts.phases.has("scaling")) await scalingPhase(opts, s, rec, defs);
   if (gateway) await gateway;
-  else if (opts.phases.has("gateway")) await gatewayPhase(s, rec, open);
+  else if (opts.phases.has("gateway")) await gatewayPhase(opts, s, rec, open);
   complete = true;
   clearTimeout(watchdog);
 
