@@ -25,15 +25,21 @@ import {
 } from "./scenarios.js";
 import { MEMORY_BASELINE_SETTLE_MS, type Options, type Settings } from "./settings.js";
 import { summarize, type Summary } from "./stats.js";
-import { eraOf, isPool, openSubject, preloadClients, replicasOf, type Subject, type SubjectName } from "./subjects.js";
+import { eraOf, isPool, openSubject, preloadClients, replicasOf, type FigureSubject, type Subject, type SubjectName } from "./subjects.js";
+import { GATEWAY_SIZES, GATEWAY_SUBJECTS, gatewayWindow, openGatewaySubject, type GatewaySubject } from "./gateway.js";
 import type { MemoryProbeResult } from "./memory-probe.js";
 import { bareBusy, bareWorkerStart } from "./floors.js";
 
+/** What the run's watchdog closes when it fires: every subject open at the time. */
+export interface Closable {
+  close(): Promise<void>;
+}
+
 export class Recorder {
-  readonly #values = new Map<string, Map<SubjectName, number[]>>();
+  readonly #values = new Map<string, Map<FigureSubject, number[]>>();
   readonly errors: string[] = [];
 
-  add(key: string, subject: SubjectName, value: number): void {
+  add(key: string, subject: FigureSubject, value: number): void {
     let bySubject = this.#values.get(key);
     if (!bySubject) this.#values.set(key, (bySubject = new Map()));
     let list = bySubject.get(subject);
@@ -41,8 +47,8 @@ export class Recorder {
     list.push(value);
   }
 
-  summaries(key: string): Partial<Record<SubjectName, Summary>> {
-    const out: Partial<Record<SubjectName, Summary>> = {};
+  summaries(key: string): Partial<Record<FigureSubject, Summary>> {
+    const out: Partial<Record<FigureSubject, Summary>> = {};
     for (const [subject, values] of this.#values.get(key) ?? []) out[subject] = summarize(values);
     return out;
   }
@@ -96,7 +102,7 @@ function rotate<T>(list: readonly T[], by: number): T[] {
 // ---------------------------------------------------------------------------- phases
 
 /** Long-lived clients, all open at once, measured in interleaved rounds. */
-export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
+export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Closable>, reference: Results["reference"]): Promise<void> {
   const rtt: number[] = [];
   const bareRounds: Record<string, number[]> = {};
   const subjects: Subject[] = [];
@@ -169,7 +175,7 @@ export async function steadyPhase(opts: Options, s: Settings, rec: Recorder, ope
 }
 
 /** Fresh clients: config to first call; for pools, then kill -9 a server and time the recovery. */
-export async function connectPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Subject>, reference: Results["reference"]): Promise<void> {
+export async function connectPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Closable>, reference: Results["reference"]): Promise<void> {
   const cold: number[] = [];
   const coldModern: number[] = [];
   const bareStart: number[] = [];
@@ -311,3 +317,44 @@ export async function scalingPhase(opts: Options, s: Settings, rec: Recorder, de
   }
 }
 
+
+/**
+ * The gateway scenario (issue 17, bench/gateway.ts): the gateway and the plain SDK v2 proxy, each in a
+ * child process of its own, both open at once, measured in interleaved rounds: per result size, one
+ * window of calls with 64 in flight from one downstream client.
+ */
+export async function gatewayPhase(opts: Options, s: Settings, rec: Recorder, open: Set<Closable>): Promise<void> {
+  // Both start at once (not measured); a smoke run's share the machine with its other phases (run.ts): twice the time to open.
+  const openCap = (opts.mode === "smoke" ? 2 : 1) * s.scenarioCapMs;
+  const opened = await Promise.all(
+    GATEWAY_SUBJECTS.map(async (name) => {
+      const subject = await capped(rec, `open ${name}`, openCap, () => openGatewaySubject(name, openCap - 1_000));
+      if (subject) open.add(subject);
+      return subject;
+    }),
+  );
+  const subjects = opened.filter((x): x is GatewaySubject => x !== undefined);
+  for (const subject of subjects) {
+    await capped(rec, `warmup ${subject.name}`, s.scenarioCapMs, async () => {
+      for (const size of GATEWAY_SIZES) await gatewayWindow(subject, size, s.gatewayWarmupCalls, s.throughputInFlight);
+    });
+  }
+  for (let r = 0; r < s.gatewayRounds; r++) {
+    log(`gateway: round ${r + 1}/${s.gatewayRounds}`);
+    for (const subject of rotate(subjects, r)) {
+      for (const size of GATEWAY_SIZES) {
+        const w = await capped(rec, `${subject.name} ${size}`, s.scenarioCapMs, () => gatewayWindow(subject, size, s.gatewayCalls[size], s.throughputInFlight));
+        if (!w) continue;
+        rec.add(`gw_throughput_${size}_cps`, subject.name, w.cps);
+        if (Number.isFinite(w.mainCpu)) rec.add(`gw_cpu_${size}_us`, subject.name, w.mainCpu);
+        if (Number.isFinite(w.processCpu)) rec.add(`gw_process_cpu_${size}_us`, subject.name, w.processCpu);
+        rec.add(`gw_p50_${size}_ms`, subject.name, w.p50);
+        rec.add(`gw_p99_${size}_ms`, subject.name, w.p99);
+      }
+    }
+  }
+  for (const subject of subjects) {
+    await capped(rec, `close ${subject.name}`, s.scenarioCapMs, () => subject.close());
+    open.delete(subject);
+  }
+}

@@ -4,7 +4,7 @@
  * 2026-07-28 one), the targets (met or missed), and their text renderings: one table per fixture.
  */
 import { round, spreadPercent, type Summary } from "./stats.js";
-import { baselineOf, POOL_SUBJECTS, replicasOf, SUBJECTS, type Era, type SubjectName } from "./subjects.js";
+import { baselineOf, POOL_SUBJECTS, replicasOf, SUBJECTS, type Era, type FigureSubject, type SubjectName } from "./subjects.js";
 
 export interface FigureDef {
   key: string;
@@ -15,9 +15,9 @@ export interface FigureDef {
 }
 
 export interface Figure extends FigureDef {
-  subjects: Partial<Record<SubjectName, Summary>>;
-  /** median(pool subject) ÷ median(the plain client of its era: `baselineOf`), where both exist. */
-  ratios: Partial<Record<SubjectName, number>>;
+  subjects: Partial<Record<FigureSubject, Summary>>;
+  /** median(pool subject) ÷ median(the plain client of its era: `baselineOf`), where both exist; the gateway's ÷ the plain proxy's. */
+  ratios: Partial<Record<FigureSubject, number>>;
   /** The floor of each pool subject's figure, measured in the same run (`floorsOf`), where it has one. */
   floors: Partial<Record<SubjectName, number>>;
   /** median(pool subject) ÷ its floor. */
@@ -29,7 +29,7 @@ export interface Figure extends FigureDef {
 export interface Target {
   id: string;
   description: string;
-  subject: SubjectName;
+  subject: FigureSubject;
   /** What was compared with the limit: a ratio (×) or an absolute value (with unit). */
   value: number;
   limit: number;
@@ -65,11 +65,14 @@ export interface Results {
   notes: string[];
 }
 
-export function withRatios(def: FigureDef, subjects: Partial<Record<SubjectName, Summary>>): Figure {
-  const ratios: Partial<Record<SubjectName, number>> = {};
+/** Each subject that gets a ratio, and what it is divided by. */
+const RATIO_PAIRS: [FigureSubject, FigureSubject][] = [...POOL_SUBJECTS.map((p): [FigureSubject, FigureSubject] => [p, baselineOf(p)]), ["gateway", "plain-proxy"]];
+
+export function withRatios(def: FigureDef, subjects: Partial<Record<FigureSubject, Summary>>): Figure {
+  const ratios: Partial<Record<FigureSubject, number>> = {};
   if (def.better === "info") return { ...def, subjects, ratios, floors: {}, floorRatios: {} };
-  for (const name of POOL_SUBJECTS) {
-    const base = subjects[baselineOf(name)]?.median;
+  for (const [name, baseline] of RATIO_PAIRS) {
+    const base = subjects[baseline]?.median;
     const v = subjects[name]?.median;
     // A baseline of zero or less (an SDK client adds no RSS beyond its server) has no meaningful ratio.
     if (base !== undefined && v !== undefined && Number.isFinite(base) && Number.isFinite(v) && base > 0) ratios[name] = round(v / base, 3);
@@ -134,7 +137,7 @@ export function withFloors(figures: Record<string, Figure>, reference: Results["
 
 const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : undefined);
 
-function target(id: string, description: string, subject: SubjectName, value: number | undefined, limit: number, unit: string, ok: (v: number, l: number) => boolean): Target {
+function target(id: string, description: string, subject: FigureSubject, value: number | undefined, limit: number, unit: string, ok: (v: number, l: number) => boolean): Target {
   const v = value ?? Number.NaN;
   const measured = Number.isFinite(v) && Number.isFinite(limit);
   return { id, description, subject, value: round(v, 3), limit: round(limit, 3), unit, measured, met: measured && ok(v, limit) };
@@ -151,7 +154,7 @@ const ONE_REPLICA: SubjectName[] = ["pool-1", "pool-1@2026"];
  * for the one-replica pool of each fixture that was measured; the replicas target for two replicas.
  */
 export function evaluateTargets(figures: Record<string, Figure>, reference: Results["reference"]): Target[] {
-  const r = (key: string, s: SubjectName) => figures[key]?.ratios[s];
+  const r = (key: string, s: FigureSubject) => figures[key]?.ratios[s];
   const fr = (key: string, s: SubjectName) => figures[key]?.floorRatios[s];
   const fl = (key: string, s: SubjectName) => figures[key]?.floors[s];
   const m = (key: string, s: SubjectName) => figures[key]?.subjects[s]?.median;
@@ -177,6 +180,13 @@ export function evaluateTargets(figures: Record<string, Figure>, reference: Resu
     targets.push(target(`replicas ${s}`, `throughput on the 1 ms-CPU tool, two replicas ≥ 1.7× one plain client (${s})`, s, r("throughput_burn_cps", s), 1.7, "×", ge));
   }
   const cold = reference.cold_start_ms?.median;
+  // The gateway scenario (issue 17): the gateway against the plain SDK v2 proxy, measured in the same run.
+  if (figures.gw_cpu_100kb_us?.subjects.gateway) {
+    targets.push(target("gateway-cpu-100kb", "gateway main-thread CPU per 100 KB call ≤ 0.25× the plain proxy's (gateway)", "gateway", r("gw_cpu_100kb_us", "gateway"), 0.25, "×", le));
+    for (const [size, label] of [["10b", "10 B"], ["100kb", "100 KB"]] as const) {
+      targets.push(target(`gateway-throughput-${size}`, `gateway throughput, ${label} results, 64 in flight ≥ 1.0× the plain proxy's (gateway)`, "gateway", r(`gw_throughput_${size}_cps`, "gateway"), 1, "×", ge));
+    }
+  }
   const recovery = m("recovery_ms", "pool-1");
   if (cold !== undefined && recovery !== undefined) {
     targets.push(target("recovery", `recovery after kill -9 ≤ server cold start (${round(cold, 1)} ms) + 50 ms (pool-1)`, "pool-1", recovery, cold + 50, "ms", le));
@@ -192,14 +202,17 @@ export function evaluateTargets(figures: Record<string, Figure>, reference: Resu
 // ---------------------------------------------------------------------------- rendering
 
 interface Column {
-  subject: SubjectName;
+  subject: FigureSubject;
   title: string;
   /** Title of the ratio column after it (pools only). */
   ratio?: string;
 }
 
-/** One table per fixture; a pool's ratio is to the plain client of the same table. */
-const TABLES: { era: Era; title: string; columns: Column[] }[] = [
+/** A table: one per fixture, and the gateway scenario's. */
+export type TableId = Era | "gateway";
+
+/** One table per fixture; a pool's ratio is to the plain client of the same table. The gateway's has no floors. */
+const TABLES: { era: TableId; title: string; columns: Column[]; floors: boolean }[] = [
   {
     era: "legacy",
     title: "Legacy fixture (test/fixtures/server.ts: v1 SDK server, `initialize` handshake)",
@@ -210,6 +223,7 @@ const TABLES: { era: Era; title: string; columns: Column[] }[] = [
       { subject: "pool-2", title: "pool ×2", ratio: "÷ SDK" },
       { subject: "pool-4", title: "pool ×4", ratio: "÷ SDK" },
     ],
+    floors: true,
   },
   {
     era: "modern",
@@ -219,6 +233,16 @@ const TABLES: { era: Era; title: string; columns: Column[] }[] = [
       { subject: "pool-1@2026", title: "pool ×1 @2026", ratio: "÷ SDK v2" },
       { subject: "pool-2@2026", title: "pool ×2 @2026", ratio: "÷ SDK v2" },
     ],
+    floors: true,
+  },
+  {
+    era: "gateway",
+    title: "Gateway (downstream v1 SDK client over Streamable HTTP → gateway or plain SDK v2 proxy → legacy fixture over stdio; CPU is the gateway/proxy process's)",
+    columns: [
+      { subject: "plain-proxy", title: "plain SDK v2 proxy" },
+      { subject: "gateway", title: "gateway (pool ×1)", ratio: "÷ proxy" },
+    ],
+    floors: false,
   },
 ];
 
@@ -246,27 +270,28 @@ function ratioCell(v: number | undefined): string {
  * table has (memory and scaling, for instance, exist on the legacy fixture only). Just the header
  * when none has any.
  */
-export function tableRows(results: Results, era: Era = "legacy"): string[][] {
-  const columns = TABLES.find((t) => t.era === era)!.columns;
+export function tableRows(results: Results, era: TableId = "legacy"): string[][] {
+  const table = TABLES.find((t) => t.era === era)!;
+  const columns = table.columns;
   // The floor column shows the one-replica pool's floor; only the replicas figure's differs between pools.
   const firstPool = columns.find((c) => c.ratio)!.subject;
   const header = ["Figure"];
   for (const c of columns) {
-    if (c.subject === firstPool) header.push("floor (×1)");
+    if (c.subject === firstPool && table.floors) header.push("floor (×1)");
     header.push(c.title);
-    if (c.ratio) header.push(c.ratio, "÷ floor");
+    if (c.ratio) header.push(c.ratio, ...(table.floors ? ["÷ floor"] : []));
   }
   const rows = [header];
   for (const f of Object.values(results.figures)) {
     if (!columns.some((c) => f.subjects[c.subject] !== undefined)) continue;
     const row = [`${f.label}${f.better === "lower" ? " ↓" : f.better === "higher" ? " ↑" : ""}`];
     for (const c of columns) {
-      if (c.subject === firstPool) {
-        const floor = f.floors?.[firstPool] ?? (f.floorRule ? floorByRule(f, firstPool) : undefined);
+      if (c.subject === firstPool && table.floors) {
+        const floor = f.floors?.[firstPool as SubjectName] ?? (f.floorRule ? floorByRule(f, firstPool as SubjectName) : undefined);
         row.push(floor === undefined ? "—" : formatValue(floor, f.unit));
       }
       row.push(cell(f.subjects[c.subject], f.unit));
-      if (c.ratio) row.push(ratioCell(f.ratios[c.subject]), ratioCell(f.floorRatios?.[c.subject]));
+      if (c.ratio) row.push(ratioCell(f.ratios[c.subject]), ...(table.floors ? [ratioCell(f.floorRatios?.[c.subject as SubjectName])] : []));
     }
     rows.push(row);
   }
@@ -296,7 +321,7 @@ export function renderText(results: Results): string {
   for (const ref of Object.values(results.reference)) out.push(`${ref.label}: ${cell(ref, ref.unit)}`);
   out.push("", "Floors (what each figure cannot beat here, measured in this run):");
   for (const f of Object.values(results.figures)) if (f.floorRule) out.push(`  ${f.label}: ${f.floorRule}`);
-  out.push("", "Targets (issue 19: each pool figure against its floor or the plain client of its fixture, in this run):");
+  out.push("", "Targets (issue 19: each pool figure against its floor or the plain client of its fixture; issue 17: the gateway against the plain proxy; in this run):");
   for (const t of results.targets) out.push(`  ${verdict(t).padEnd(12)}  ${t.description}: ${formatTarget(t)}`);
   if (results.errors.length) out.push("", "Errors:", ...results.errors.map((e) => `  ${e}`));
   return out.join("\n");
@@ -321,6 +346,7 @@ export function renderMarkdown(results: Results): string {
     "“÷ SDK” is the pool's median divided by the plain SDK client's median in the same run; on the 2026-07-28 fixture,",
     "“÷ SDK v2” divides by the plain v2 Client (`@modelcontextprotocol/client`) pinned to 2026-07-28.",
     "“÷ floor” divides by the figure's floor, measured in the same run (“floor (×1)” shows the one-replica pool's; see Floors below).",
+    "“÷ proxy” divides the gateway's median by the plain SDK v2 proxy's (bench/plain-proxy.ts) in the same run.",
     "",
   ];
   for (const { title, rows } of tables(results)) {

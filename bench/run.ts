@@ -1,9 +1,10 @@
 /**
  * The benchmark: the plain SDK client, the LangChain MCP adapters and the pool (1, 2, 4 replicas)
  * making the same calls to the same legacy fixture server over stdio; and the plain v2 client and
- * the pool (1, 2 replicas) on the 2026-07-28 fixture, which serves the same tools (subjects.ts).
+ * the pool (1, 2 replicas) on the 2026-07-28 fixture, which serves the same tools (subjects.ts); and
+ * the gateway against a plain SDK v2 proxy, each in a child process, before the same fixture (gateway.ts).
  *
- *   node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only steady,connect,memory,scaling]
+ *   node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only steady,connect,memory,scaling,gateway]
  *                          [--subjects sdk,langchain,pool-1,pool-2,pool-4,sdk-v2@2026,pool-1@2026,pool-2@2026]
  *
  * Prints a table, writes DIR/latest.json and DIR/latest.md (DIR defaults to bench/results).
@@ -13,10 +14,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { renderMarkdown, renderText, evaluateTargets, withFloors, withRatios, type Figure, type FigureDef, type Results } from "./report.js";
-import { connectPhase, log, memoryPhase, Recorder, scalingPhase, steadyPhase } from "./phases.js";
+import { connectPhase, gatewayPhase, type Closable, log, memoryPhase, Recorder, scalingPhase, steadyPhase } from "./phases.js";
 import { ELD_RESOLUTION_MS, SCALING_MAX_WORKERS } from "./scenarios.js";
 import { parseArgs, SETTINGS, type Settings } from "./settings.js";
-import type { Subject } from "./subjects.js";
 
 // ---------------------------------------------------------------------------- figures
 
@@ -42,6 +42,16 @@ const FIGURES: FigureDef[] = [
   { key: "connect_ms", label: "Connect (config → first successful call)", unit: "ms", better: "lower" },
   { key: "recovery_ms", label: "Recovery after kill -9 (→ next success)", unit: "ms", better: "lower" },
   { key: "replica_back_ms", label: "Killed connection ready again", unit: "ms", better: "lower" },
+  { key: "gw_throughput_10b_cps", label: "Gateway scenario: throughput, 10 B results, 64 in flight", unit: "calls/s", better: "higher" },
+  { key: "gw_throughput_100kb_cps", label: "Gateway scenario: throughput, 100 KB results, 64 in flight", unit: "calls/s", better: "higher" },
+  { key: "gw_cpu_10b_us", label: "Gateway scenario: main-thread CPU per call, 10 B", unit: "µs", better: "lower" },
+  { key: "gw_cpu_100kb_us", label: "Gateway scenario: main-thread CPU per call, 100 KB", unit: "µs", better: "lower" },
+  { key: "gw_process_cpu_10b_us", label: "Gateway scenario: process CPU per call (all threads), 10 B", unit: "µs", better: "lower" },
+  { key: "gw_process_cpu_100kb_us", label: "Gateway scenario: process CPU per call (all threads), 100 KB", unit: "µs", better: "lower" },
+  { key: "gw_p50_10b_ms", label: "Gateway scenario: latency p50, 10 B, 64 in flight", unit: "ms", better: "lower" },
+  { key: "gw_p99_10b_ms", label: "Gateway scenario: latency p99, 10 B, 64 in flight", unit: "ms", better: "lower" },
+  { key: "gw_p50_100kb_ms", label: "Gateway scenario: latency p50, 100 KB, 64 in flight", unit: "ms", better: "lower" },
+  { key: "gw_p99_100kb_ms", label: "Gateway scenario: latency p99, 100 KB, 64 in flight", unit: "ms", better: "lower" },
 ];
 
 /** The memory figures name how long the connections had idled, which differs between modes. */
@@ -91,6 +101,7 @@ function notes(s: Settings): string[] {
     `Connect: a fresh client from config to the first successful \`echo\` (${s.connectRounds} rounds). Recovery: kill -9 of a pooled server (pid from pool.stats()), then \`echo\` until one succeeds; "ready again" is the killed connection's next connection:ready event. Cold start: spawn the fixture and time its answer to \`initialize\`, with no client library.`,
     `Memory: each subject in a fresh host process (\`--expose-gc\`), RSS before and after opening idle connections (${s.memoryClients} clients for the plain clients and LangChain, N replicas for a pool of N, on its own fixture; one call each), plus each server's VmRSS from /proc/<pid>/status; ${s.memoryRounds} round(s). Sampled 1 s after the first call and again after ${s.memoryIdleMs / 1000} s idle, which is the figure that counts: every V8 isolate (host main thread, pool worker, server) keeps its start-up garbage until its memory reducer runs, 8 s after it goes quiet. The host's main thread gets a last-resort GC (\`gc({ flavor: "last-resort" })\`) before each sample so that it does not count; pool workers and servers are left to V8.`,
     "Telemetry: no OpenTelemetry provider is registered in this benchmark, so the pool's figures are with telemetry off. With the SDK registered (bench/otel.ts; `BENCH_OTEL=1 node dist/bench/thread-cpu.js`, and `node dist/bench/telemetry-cost.js`), a 10 B echo call cost about 30 µs more main-thread CPU (measured 2026-11-26 under heavy load; docs/performance.md, \"Telemetry\").",
+    `Gateway scenario (issue 17, bench/gateway.ts): one downstream \`@modelcontextprotocol/sdk\` (v1) Client over Streamable HTTP (2025 era) → either the gateway (\`serveGateway\` over a one-replica pool of the legacy fixture over stdio) or a plain proxy written the usual way (bench/plain-proxy.ts: \`createMcpHandler\` building an SDK v2 low-level \`Server\` per request, whose handlers forward to one SDK v2 \`Client\` of the same fixture on the same thread, on \`node:http\` through \`toNodeHandler\`). Each runs in a child process of its own (bench/gateway-host.ts); both open at once, ${s.gatewayRounds} interleaved round(s) after ${s.gatewayWarmupCalls} warm-up calls per size; per round ${s.gatewayCalls["10b"]} \`echo\` calls (10 B) and ${s.gatewayCalls["100kb"]} \`huge {bytes: 102400}\` calls, ${s.throughputInFlight} in flight. Main-thread CPU: the child's main thread's schedstat (/proc/<pid>/task/<pid>/schedstat) over the window ÷ calls; process CPU: utime + stime of the whole child (its pool workers included; 10 ms ticks) ÷ calls; p50/p99: each call's latency as the downstream client sees it.`,
     `Scaling (${s.scalingRounds} round(s) for one session, one round for more): ${s.scalingSessions.join(", ")} sessions at once, each ${s.scalingCallsPerSession} sequential \`echo\` calls then close, no call started after ${s.scalingWindowMs / 1000} s (successful calls ÷ elapsed time; the "done" row says how many of the planned calls fit), on a \`scope: "session"\` server with maxWorkers ${SCALING_MAX_WORKERS} (pool column); the SDK column opens one Client (own server) per session, at most ${SCALING_MAX_WORKERS} at once. Includes every server start.`,
   ];
 }
@@ -100,7 +111,7 @@ async function main(): Promise<void> {
   const s = SETTINGS[opts.mode];
   const started = Date.now();
   const rec = new Recorder();
-  const open = new Set<Subject>();
+  const open = new Set<Closable>();
   const defs = [...FIGURES, ...memoryFigures(s)];
   const reference: Results["reference"] = {};
   let complete = false;
@@ -149,11 +160,15 @@ async function main(): Promise<void> {
   // A smoke run checks that each phase works, not its figures: its memory probes (child processes that
   // mostly sleep) run beside the other phases, which takes their ~15 s off its time.
   const memory = opts.phases.has("memory") && opts.mode === "smoke" ? memoryPhase(opts, s, rec, reference) : undefined;
+  // So does its gateway scenario (two child processes and a few hundred calls).
+  const gateway = opts.phases.has("gateway") && opts.mode === "smoke" ? gatewayPhase(opts, s, rec, open) : undefined;
   if (opts.phases.has("steady")) await steadyPhase(opts, s, rec, open, reference);
   if (opts.phases.has("connect")) await connectPhase(opts, s, rec, open, reference);
   if (memory) await memory;
   else if (opts.phases.has("memory")) await memoryPhase(opts, s, rec, reference);
   if (opts.phases.has("scaling")) await scalingPhase(opts, s, rec, defs);
+  if (gateway) await gateway;
+  else if (opts.phases.has("gateway")) await gatewayPhase(opts, s, rec, open);
   complete = true;
   clearTimeout(watchdog);
 

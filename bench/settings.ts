@@ -32,6 +32,10 @@ export interface Settings {
   scalingRounds: number;
   /** No scaling call starts after this long (the pool or the SDK may not get through them all). */
   scalingWindowMs: number;
+  /** The gateway scenario (bench/gateway.ts): interleaved rounds, and calls per window at each result size, with 64 in flight. */
+  gatewayRounds: number;
+  gatewayCalls: { "10b": number; "100kb": number };
+  gatewayWarmupCalls: number;
   scenarioCapMs: number;
   watchdogMs: number;
 }
@@ -48,6 +52,7 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 1000, "10kb": 1000, "100kb": 300 }, busyInFlight: 16, eldCalls: 400, eldInFlight: 16,
     connectRounds: 5, memoryRounds: 3, memoryClients: 4, memoryIdleMs: 30_000,
     scalingSessions: [1, 10, 100], scalingCallsPerSession: 10, scalingRounds: 3, scalingWindowMs: 40_000,
+    gatewayRounds: 5, gatewayCalls: { "10b": 1500, "100kb": 300 }, gatewayWarmupCalls: 300,
     scenarioCapMs: 60_000, watchdogMs: 15 * 60_000,
   },
   quick: {
@@ -55,6 +60,7 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 200, "10kb": 200, "100kb": 60 }, busyInFlight: 16, eldCalls: 100, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 20_000,
     scalingSessions: [1, 8], scalingCallsPerSession: 5, scalingRounds: 1, scalingWindowMs: 5_000,
+    gatewayRounds: 3, gatewayCalls: { "10b": 300, "100kb": 60 }, gatewayWarmupCalls: 100,
     scenarioCapMs: 30_000, watchdogMs: 360_000,
   },
   smoke: {
@@ -62,11 +68,12 @@ export const SETTINGS: Record<"full" | "quick" | "smoke", Settings> = {
     busyCalls: { "10b": 20, "10kb": 20, "100kb": 10 }, busyInFlight: 16, eldCalls: 20, eldInFlight: 16,
     connectRounds: 1, memoryRounds: 1, memoryClients: 1, memoryIdleMs: 2_000,
     scalingSessions: [1], scalingCallsPerSession: 2, scalingRounds: 1, scalingWindowMs: 10_000,
+    gatewayRounds: 1, gatewayCalls: { "10b": 64, "100kb": 64 }, gatewayWarmupCalls: 16,
     scenarioCapMs: 15_000, watchdogMs: 150_000,
   },
 };
 
-export const PHASES = ["steady", "connect", "memory", "scaling"] as const;
+export const PHASES = ["steady", "connect", "memory", "scaling", "gateway"] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface Options {

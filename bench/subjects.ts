@@ -34,6 +34,8 @@ export const LEGACY_SUBJECTS = ["sdk", "langchain", "pool-1", "pool-2", "pool-4"
 export const MODERN_SUBJECTS = ["sdk-v2@2026", "pool-1@2026", "pool-2@2026"] as const;
 export const SUBJECTS = [...LEGACY_SUBJECTS, ...MODERN_SUBJECTS] as const;
 export type SubjectName = (typeof SUBJECTS)[number];
+/** Every column of the report: the subjects above and the gateway scenario's (bench/gateway.ts). */
+export type FigureSubject = SubjectName | "plain-proxy" | "gateway";
 export const POOL_SUBJECTS = ["pool-1", "pool-2", "pool-4", "pool-1@2026", "pool-2@2026"] as const;
 /** The plain clients every ratio is taken against, one per era. */
 export const BASELINES = ["sdk", "sdk-v2@2026"] as const;

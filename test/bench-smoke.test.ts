@@ -53,6 +53,14 @@ test("the benchmark's smoke run exits by itself and writes JSON and Markdown wit
   for (const subject of ["sdk", "langchain", "pool-1", "pool-2", "pool-4", "sdk-v2@2026", "pool-1@2026"]) {
     t.true(Number.isFinite(results.figures.latency_p50_us.subjects[subject]?.median), `latency of ${subject}`);
   }
+  // The gateway scenario (issue 17): both sides measured, the gateway's ratios to the plain proxy, its targets.
+  for (const key of ["gw_throughput_10b_cps", "gw_throughput_100kb_cps", "gw_cpu_10b_us", "gw_cpu_100kb_us", "gw_p50_10b_ms", "gw_p99_10b_ms", "gw_p50_100kb_ms", "gw_p99_100kb_ms"]) {
+    for (const subject of ["plain-proxy", "gateway"]) t.true(Number.isFinite(results.figures[key]?.subjects[subject]?.median), `${key} of ${subject}`);
+    t.true(Number.isFinite(results.figures[key].ratios.gateway), `${key}: gateway ÷ plain proxy`);
+  }
+  for (const id of ["gateway-cpu-100kb", "gateway-throughput-10b", "gateway-throughput-100kb"]) {
+    t.true(results.targets.some((target: any) => target.id === id && target.measured), `target ${id}`);
+  }
   for (const key of ["connect_ms", "rss_beyond_server_mb"]) {
     for (const subject of ["sdk-v2@2026", "pool-1@2026"]) t.true(Number.isFinite(results.figures[key].subjects[subject]?.median), `${key} of ${subject}`);
   }
@@ -83,4 +91,5 @@ test("the benchmark's smoke run exits by itself and writes JSON and Markdown wit
   t.true(md.includes("÷ floor"));
   t.true(md.includes("÷ SDK |"));
   t.true(md.includes("÷ SDK v2"));
+  t.true(md.includes("÷ proxy"));
 });
