@@ -7,10 +7,11 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
+import { createServer, request } from "node:http";
 import { rmSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { createPool, McpPoolError, parseConfig, type McpPool, type PoolConfigInput, type ServerConfigInput } from "../src/index.js";
+import { createPool, McpPool, McpPoolError, parseConfig, type PoolConfigInput, type PoolEvent, type ServerConfigInput } from "../src/index.js";
 import { FIXTURE_SERVER, MODERN_FIXTURE_SERVER, readEvents, startHttpFixture, stdioServer, tmpFile, waitFor, type FixtureEra } from "./helpers/fixtures.js";
 import { connectionOf, server, settle, testSlots } from "./helpers/faults.js";
 
@@ -73,14 +74,73 @@ test("a server's era is probed once: a session-scoped 2026-07-28 server serves 1
   const fixture = await startHttpFixture("http", [], { FIXTURE_EVENTS: events }, "modern");
   t.teardown(() => fixture.close());
   // Twelve workers start at once on a small machine: room to do so.
-  const pool = await openPool(t, { servers: { s: server({ url: fixture.url, scope: "session", ...QUIET }) }, limits: { acquireTimeoutMs: 30_000 } });
+  // Twelve fresh workers on a small machine shared with other suites: each is about a second of CPU to start
+  // (module compile, Node's fetch, the SDK's 2026 schemas), so the deadlines leave room for all of them; what is
+  // checked is the one probe, not speed.
+  const pool = await openPool(t, { servers: { s: server({ url: fixture.url, scope: "session", ...QUIET }) }, limits: { acquireTimeoutMs: 90_000 } });
   const sessions = Array.from({ length: 12 }, (_, i) => pool.session(`user-${i}`));
   t.teardown(() => Promise.all(sessions.map((s) => s.close())));
-  const answers = await Promise.all(sessions.map((s, i) => s.callTool("s__echo", { message: `u${i}` }, { timeoutMs: 20_000 })));
+  const answers = await Promise.all(sessions.map((s, i) => s.callTool("s__echo", { message: `u${i}` }, { timeoutMs: 90_000 })));
   t.deepEqual(answers.map((r) => (r.content as Array<{ text: string }>)[0]!.text), sessions.map((_, i) => `u${i}`));
   t.is(pool.stats().sessions.active, 12);
   t.is(count(events, "discover"), 1, "one probe (the discovery connection's), none per session connection");
   t.is(count(events, "initialize"), 0);
+});
+
+/**
+ * A proxy in front of `upstream` that holds the first `server/discover` for `delayMs` before passing it on.
+ * Counts the discovers it saw.
+ */
+async function slowDiscoverProxy(t: ExecutionContext, upstream: string, delayMs: number): Promise<{ url: string; discovers: number }> {
+  const target = new URL(upstream);
+  const proxy = { url: "", discovers: 0 };
+  const http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const discover = req.method === "POST" && /"method"\s*:\s*"server\/discover"/.test(body.toString("utf8"));
+      if (discover) proxy.discovers++;
+      const forward = (): void => {
+        const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } }, (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        });
+        up.on("error", () => res.destroy());
+        res.on("close", () => up.destroy());
+        up.end(body);
+      };
+      if (discover && proxy.discovers === 1) setTimeout(forward, delayMs).unref();
+      else forward();
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    http.closeAllConnections();
+    http.close(() => resolve());
+  }));
+  const { port } = http.address() as { port: number };
+  proxy.url = `http://127.0.0.1:${port}${target.pathname}`;
+  return proxy;
+}
+
+test("over Streamable HTTP the server/discover probe has the whole connect deadline: one answered after half of it connects on the first attempt", async (t) => {
+  const fixture = await startHttpFixture("http", [], undefined, "modern");
+  t.teardown(() => fixture.close());
+  // The probe's answer comes after 6 s of a 10 s connect deadline (the default): with half the deadline for the
+  // probe it timed out, the attempt failed and the server was probed again.
+  const proxy = await slowDiscoverProxy(t, fixture.url, 6_000);
+  await slot(t);
+  const pool = new McpPool(parseConfig({ servers: { m: server({ url: proxy.url, connectTimeoutMs: 10_000, ...QUIET }) } }));
+  t.teardown(() => pool.close());
+  const failed: PoolEvent[] = [];
+  pool.on("connection:failed", (e: PoolEvent) => failed.push(e));
+  await pool.ready();
+  t.deepEqual(failed, []);
+  t.is(pool.stats().servers.m!.state, "ready");
+  t.is(pool.stats().servers.m!.protocolVersion, MODERN);
+  t.is(proxy.discovers, 1);
+  t.is(await echo(pool, "m__echo", "late"), "late");
 });
 
 test("a server's era is probed once: replicas and a reopen after kill -9 connect with the verdict, over stdio", async (t) => {

@@ -50,6 +50,16 @@ const HOST_LOGGER = "mcp-worker-pool";
  */
 const UNHEARD_BEFORE_PROBE = 3;
 
+/**
+ * How long the `server/discover` probe may take. Over stdio a silent probe means a legacy server, and the
+ * `initialize` that follows needs the rest of the connect deadline: half of it. Over HTTP silence is an outage
+ * (the SDK rejects, nothing follows in this attempt): the whole deadline, as a legacy connect's `initialize`
+ * gets, so that a server slow to answer under load is not taken for a dead one at half the time.
+ */
+export function probeTimeoutMs(spec: Pick<ConnectionSpec, "transport" | "connectTimeoutMs">): number {
+  return spec.transport === "stdio" ? Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) : spec.connectTimeoutMs;
+}
+
 export default async function connectionHost(task: HostTask): Promise<void> {
   lowerThreadPriority(task.spec.nice);
   await new ConnectionHost(task).done;
@@ -314,7 +324,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       const client = new PoolClient(CLIENT_INFO, {
         capabilities: capabilitiesOf(spec.clientCapabilities ?? []),
         jsonSchemaValidator: deferredValidator,
-        versionNegotiation: { mode: negotiationOf(spec.protocol), probe: { timeoutMs: Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) } },
+        versionNegotiation: { mode: negotiationOf(spec.protocol), probe: { timeoutMs: probeTimeoutMs(spec) } },
       });
       let lostResolve!: () => void;
       const lost = new Promise<void>((resolve) => (lostResolve = resolve));
