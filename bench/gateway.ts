@@ -7,6 +7,7 @@
  * time is read from /proc (schedstat of the thread whose id is the process id) around each window.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -70,7 +71,15 @@ export async function openGatewaySubject(name: GatewaySubjectName, capMs: number
     });
     const c = new Client({ name: "bench-downstream", version: "0.0.0" });
     client = c;
-    await c.connect(new StreamableHTTPClientTransport(new URL(url)), { timeout: CALL_TIMEOUT_MS });
+    // The transport hands one AbortSignal to every fetch, and Node's fetch lets go of its abort listener only
+    // when the request is garbage-collected: thousands of calls in a window pile up listeners on that signal
+    // (a MaxListenersExceededWarning per call past the limit, thousands of lines in a full run). Harmless, and
+    // not the gateway's: it runs in its own process. No limit on that one signal.
+    const fetchUnbounded = (input: string | URL, init?: RequestInit): Promise<Response> => {
+      if (init?.signal) setMaxListeners(0, init.signal);
+      return fetch(input, init);
+    };
+    await c.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: fetchUnbounded }), { timeout: CALL_TIMEOUT_MS });
     const prefix = name === "gateway" ? "fixture__" : "";
     const calls: Record<GatewaySize, { name: string; arguments: Record<string, unknown> }> = {
       "10b": { name: `${prefix}echo`, arguments: { message: "0123456789" } },
