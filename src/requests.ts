@@ -150,19 +150,18 @@ export class Requests {
    * the caller passed was checked before.
    */
   admit(kind: RequestKind, server: ServerConfig, tool: string | undefined, params: Record<string, unknown>, checked: CheckedCallOptions, caller: Caller, annotations: ToolAnnotations | undefined, via?: Connection): Promise<unknown> {
-    const target = tool ?? (kind.method.startsWith("resources/") ? (params.uri as string) : undefined);
-    if (checked.signal?.aborted) return this.#refuse(kind.method, target, new McpPoolError("ABORTED", "aborted before the request started", { server: server.name, tool }));
+    if (checked.signal?.aborted) return this.#refuse(kind.method, targetOf(kind, tool, params), new McpPoolError("ABORTED", "aborted before the request started", { server: server.name, tool }));
     const sessionId = caller.sessionId ?? checked.sessionId;
     let session: Session | undefined;
     if (sessionId !== undefined) {
       try {
         session = this.#openSession({ sessionId, handleOptions: caller.handleOptions });
       } catch (error) {
-        return this.#refuse(kind.method, target, error as McpPoolError);
+        return this.#refuse(kind.method, targetOf(kind, tool, params), error as McpPoolError);
       }
     }
     const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) return this.#refuse(kind.method, target, new McpPoolError(group.code, group.message, { server: server.name, tool }));
+    if (group instanceof McpPoolError) return this.#refuse(kind.method, targetOf(kind, tool, params), new McpPoolError(group.code, group.message, { server: server.name, tool }));
     const ledger = this.#admission;
     const telemetry = this.#telemetry;
     const timeoutMs = checked.timeoutMs ?? server.toolCallTimeoutMs;
@@ -214,4 +213,9 @@ export class Requests {
       session.lastUsed = Date.now();
     }
   }
+}
+
+/** What a refused request's span names as its target (computed for refusals only, never for a request let in). */
+function targetOf(kind: RequestKind, tool: string | undefined, params: Record<string, unknown>): string | undefined {
+  return tool ?? (kind.method.startsWith("resources/") ? (params.uri as string) : undefined);
 }

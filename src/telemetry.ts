@@ -98,6 +98,19 @@ function targetAttribute(method: string): string | undefined {
   return method === "tools/call" ? "gen_ai.tool.name" : method === "prompts/get" ? "gen_ai.prompt.name" : undefined;
 }
 
+/**
+ * A request's span name (`{mcp.method.name} {target}`, or the method alone), with the attributes that follow
+ * from its method and target added to `attributes`: admitted and refused requests are named alike.
+ */
+function describe(method: string, target: string | undefined, attributes: Attributes): string {
+  attributes["mcp.method.name"] = method;
+  if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool";
+  const targetName = targetAttribute(method);
+  if (targetName === undefined || target === undefined) return method;
+  attributes[targetName] = target;
+  return `${method} ${target}`;
+}
+
 class OtelTelemetry implements Telemetry, CallTelemetry {
   // The API's parts, held here: reading them off the module namespace per request costs more than the rest of the off path.
   readonly #trace: Api["trace"];
@@ -200,11 +213,8 @@ class OtelTelemetry implements Telemetry, CallTelemetry {
     const key = target === undefined ? `${server}\n${method}` : `${server}\n${method}\n${target}`;
     let start = this.#starts.get(key);
     if (start) return start;
-    const attributes: Attributes = { ...this.#serverAttributes.get(server), "mcp.method.name": method };
-    const targetName = targetAttribute(method);
-    if (targetName !== undefined && target !== undefined) attributes[targetName] = target;
-    if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool";
-    start = { name: targetName !== undefined && target !== undefined ? `${method} ${target}` : method, options: { kind: this.#clientSpan.kind!, attributes } };
+    const attributes: Attributes = { ...this.#serverAttributes.get(server) };
+    start = { name: describe(method, target, attributes), options: { kind: this.#clientSpan.kind!, attributes } };
     this.#starts.set(key, start);
     return start;
   }
@@ -251,14 +261,10 @@ class OtelTelemetry implements Telemetry, CallTelemetry {
   refused(method: string, target: string | undefined, error: McpPoolError): void {
     if (this.#metrics && error.code !== "ABORTED") this.#rejected.add(1, { "error.type": error.code });
     if (!this.#tracing()) return;
-    const attributes: Attributes = { "mcp.method.name": method, "error.type": error.code };
-    const server = error.server !== undefined ? this.#serverAttributes.get(error.server) : undefined;
-    if (server) Object.assign(attributes, server);
-    const targetName = targetAttribute(method);
-    if (targetName !== undefined && target !== undefined) attributes[targetName] = target;
-    else if (method.startsWith("resources/") && target !== undefined) attributes["mcp.resource.uri"] = target;
-    if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool";
-    const span = this.#tracer.startSpan(targetName !== undefined && target !== undefined ? `${method} ${target}` : method, { ...this.#clientSpan, attributes }, this.#context.active());
+    const attributes: Attributes = { ...(error.server !== undefined ? this.#serverAttributes.get(error.server) : undefined), "error.type": error.code };
+    const name = describe(method, target, attributes);
+    if (method.startsWith("resources/") && target !== undefined) attributes["mcp.resource.uri"] = target;
+    const span = this.#tracer.startSpan(name, { ...this.#clientSpan, attributes }, this.#context.active());
     span.setStatus({ code: this.#ERROR, message: error.message });
     span.end();
   }
