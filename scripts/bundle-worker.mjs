@@ -43,6 +43,46 @@ const result = await build({
 });
 
 /**
+ * The worker's entry (workers/host-entry.ts), bundled on its own: it launches a stdio server before the bundle
+ * above is loaded, so it must not carry the SDK with it. It needs one function of the SDK's
+ * (`getDefaultEnvironment`, from `@modelcontextprotocol/client/stdio`), whose module imports the SDK's core
+ * chunk (schemas and all) for its transport class. esbuild drops a module none of whose exports are used only
+ * when it is known to be free of side effects, and the SDK does not say so (no `sideEffects` in its
+ * package.json): this plugin says it, for this bundle only. The result is checked below: a few KB, no zod.
+ * Measured: the server's start and the bundle's evaluation overlap (docs/performance.md, "Connect").
+ */
+const sdkWithoutSideEffects = {
+  name: "sdk-without-side-effects",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData?.resolving || args.path.startsWith("node:")) return undefined;
+      const sdk = /[\\/]node_modules[\\/](@modelcontextprotocol|cross-spawn)[\\/]/.test(args.importer) || args.path.startsWith("@modelcontextprotocol/");
+      if (!sdk) return undefined;
+      const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { resolving: true } });
+      if (resolved.errors.length > 0) return { errors: resolved.errors };
+      return { path: resolved.path, external: resolved.external, sideEffects: false };
+    });
+  },
+};
+const entry = await build({
+  entryPoints: ["dist/workers/host-entry.js"],
+  outfile: "dist/workers/host-entry.bundle.js",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  plugins: [sdkWithoutSideEffects],
+  logLevel: "warning",
+  write: false,
+});
+const ENTRY_MAX_BYTES = 32 * 1024;
+const entryText = entry.outputFiles[0].text;
+if (entryText.length > ENTRY_MAX_BYTES || /\bz\.object\(/.test(entryText)) {
+  throw new Error(`dist/workers/host-entry.bundle.js is ${entryText.length} bytes (at most ${ENTRY_MAX_BYTES}) or carries zod schemas: the SDK came along`);
+}
+result.outputFiles.push(...entry.outputFiles);
+
+/**
  * ASCII only, comments included. esbuild escapes every non-ASCII character in code (its default charset) but
  * keeps comments as written, and one "—" in a comment is enough for V8 to hold the whole source as a
  * two-byte string: in every worker, twice the bundle's size (about 2 MB instead of 1). What is left to escape

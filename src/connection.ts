@@ -144,7 +144,9 @@ export class Connection {
     this.#host = host;
     this.#control = wrap<HostControl>(host.control as never);
     host.data.on("message", (message: ToMain) => {
-      if (host === this.#host) this.#onData(message);
+      // The worker's entry launched the server before the host loaded: reaped with the worker if it dies first.
+      if (message.op === "spawned") this.#serverStarted(host, message.pid, message.startTime);
+      else if (host === this.#host) this.#onData(message);
     });
     const back = new MessageChannel();
     expose(this.#mainControl(host), back.port1 as never);
@@ -181,13 +183,7 @@ export class Connection {
         this.catalogs = { ...this.catalogs, ...changed };
         this.#owner.onCatalogs(this, Object.keys(changed) as (keyof Catalogs)[]);
       },
-      pid: (pid, startTime) => {
-        if (host !== this.#host) return this.#reapLate(pid, startTime);
-        // The host reopened its server and ended the one before itself: that group is not ours to end any more.
-        if (this.pid !== undefined && this.pid !== pid) this.#supervisor.forget(this.pid);
-        this.pid = pid;
-        this.#supervisor.track(pid, startTime);
-      },
+      pid: (pid, startTime) => this.#serverStarted(host, pid, startTime),
       log: (level, logger, data) => {
         if (host === this.#host) this.#owner.onLog(this, level, logger, data);
       },
@@ -205,6 +201,15 @@ export class Connection {
         if (host === this.#host) this.#asks.get(id)?.abort(new Error(reason));
       },
     };
+  }
+
+  /** `host` started a server (process group `pid`): tracked, so that it never outlives the host's worker. */
+  #serverStarted(host: HostHandle, pid: number, startTime: string | undefined): void {
+    if (host !== this.#host) return this.#reapLate(pid, startTime);
+    // The host reopened its server and ended the one before itself: that group is not ours to end any more.
+    if (this.pid !== undefined && this.pid !== pid) this.#supervisor.forget(this.pid);
+    this.pid = pid;
+    this.#supervisor.track(pid, startTime);
   }
 
   /**

@@ -5,10 +5,13 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "./common/process-group.js";
-import type { ConnectionSpec, HostTask } from "./common/protocol.js";
+import { startFailure, type ConnectionSpec, type HostTask } from "./common/protocol.js";
 
-/** The worker side in one module, made by `npm run build` (see scripts/bundle-worker.mjs). */
-const HOST_FILE = new URL("../workers/connection-host.bundle.js", import.meta.url).href;
+/**
+ * What each worker loads first: a small entry that launches a stdio connection's server, then loads the worker
+ * side (one bundled module) while the server starts. Both made by `npm run build` (scripts/bundle-worker.mjs).
+ */
+const HOST_FILE = new URL("../workers/host-entry.bundle.js", import.meta.url).href;
 /** Young-generation cap of each worker (see the constructor). */
 const WORKER_YOUNG_GEN_MB = 2;
 
@@ -73,7 +76,7 @@ export class Supervisor {
     // which task that was, so every host not heard from yet gives up on its start; one that was merely
     // slow is started again (such failures are rare, and mostly systematic: a broken install).
     this.#piscina.on("error", (error: unknown) => {
-      const reason = new Error(`worker thread failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      const reason = startFailure(error);
       for (const giveUp of [...this.#starting]) giveUp(reason);
     });
     process.on("exit", this.#onExit);

@@ -163,3 +163,26 @@ export default async function (task) { await new Promise((resolve) => setTimeout
   t.deepEqual(processesWith(token).filter(isAlive), [], "the server does not outlive close()");
   t.deepEqual(crashes.map((c) => c.error?.message), [], "no worker:crash: the host was heard");
 });
+
+test("a stdio server is launched while the worker still loads its host, and a worker given up on then leaves no process behind", async (t) => {
+  // The host never finishes loading: the only way its server can run is the worker's entry launching it first.
+  const { McpPool, parseConfig } = await brokenLibrary(t, `await new Promise(() => {});\nexport default async function () {}\n`);
+  const token = `worker-start-early-server-${process.pid}-${Date.now()}`;
+  t.teardown(() => {
+    for (const pid of processesWith(token)) process.kill(pid, "SIGKILL");
+  });
+  const pool = new McpPool(
+    parseConfig({
+      servers: { s: { command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)", token], connectTimeoutMs: CONNECT_TIMEOUT_MS, reconnect: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, probeIntervalMs: 60_000 } } },
+    }),
+  );
+  t.teardown(() => pool.close());
+  await waitFor(() => processesWith(token).length > 0, BOUND_MS);
+  const [server] = processesWith(token);
+  // Known to the main thread (reported by the entry, before any host could): reaped when the worker goes.
+  await waitFor(() => pool.stats().servers.s!.connections[0]?.pid === server, BOUND_MS);
+  await within(pool.ready(), BOUND_MS, "ready");
+  await waitFor(() => !isAlive(server!), BOUND_MS);
+  await within(pool.close(), BOUND_MS, "close");
+  t.deepEqual(processesWith(token).filter(isAlive), [], "no server outlives the worker that launched it");
+});

@@ -38,6 +38,7 @@ import { Listings, type ListingHost } from "./listings.js";
 import { Requests, type RequestHost } from "./requests.js";
 import { capabilitiesOf, ServerAsks } from "./server-requests.js";
 import { Subscriptions, type SubscriptionHost } from "./subscriptions.js";
+import { discardServer, type Launched } from "./server-process.js";
 import { deferredValidator } from "./validators.js";
 
 const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
@@ -60,7 +61,10 @@ export function probeTimeoutMs(spec: Pick<ConnectionSpec, "transport" | "connect
   return spec.transport === "stdio" ? Math.max(1, Math.floor(spec.connectTimeoutMs / 2)) : spec.connectTimeoutMs;
 }
 
-export default async function connectionHost(task: HostTask): Promise<void> {
+/** The task as the worker's entry hands it over: with the server it launched ahead, for stdio (host-entry.ts). */
+export type EntryTask = HostTask & { early?: Launched };
+
+export default async function connectionHost(task: EntryTask): Promise<void> {
   lowerThreadPriority(task.spec.nice);
   await new ConnectionHost(task).done;
 }
@@ -96,9 +100,12 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   #after401 = false;
   /** Links retired by a 401, until the requests the server took on them have finished (see #retire). */
   readonly #retired = new Set<Link>();
+  /** The server the entry launched, until the first attempt takes it (or the host ends without one). */
+  #early: Launched | undefined;
 
-  constructor(task: HostTask) {
+  constructor(task: EntryTask) {
     this.spec = task.spec;
+    this.#early = task.early;
     this.data = task.data;
     this.#control = task.control;
     this.#prior = task.spec.protocol === "legacy" ? undefined : task.spec.prior;
@@ -263,6 +270,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
 
   /** The last word: "closed", then the ports go and the task returns. */
   async #finish(): Promise<void> {
+    if (this.#early) discardServer(this.#early);
+    this.#early = undefined;
     this.#setState("closed");
     // Let comlink post close()'s reply, and the state above, before the ports go.
     await new Promise((resolve) => setImmediate(resolve));
@@ -320,6 +329,11 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         onpid: (pid, startTime) => this.#main?.pid(pid, startTime).catch(ignore),
         onheard: () => link && (link.heard = true),
         onoversize: () => this.#oversize(link),
+        adopt: () => {
+          const early = this.#early;
+          this.#early = undefined;
+          return early;
+        },
       }, streams);
       const client = new PoolClient(CLIENT_INFO, {
         capabilities: capabilitiesOf(spec.clientCapabilities ?? []),

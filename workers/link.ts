@@ -17,6 +17,7 @@ import {
 } from "@modelcontextprotocol/client";
 import { NOT_SENT, wireError, type ConnectionSpec, type RequestMethod, type WireError } from "../src/common/protocol.js";
 import { ProcessGroupStdioTransport } from "./stdio-transport.js";
+import { commandOf, type Launched } from "./server-process.js";
 import { MessageTooLargeError, sizeLimitedFetch } from "./http-limit.js";
 import { CallStreams, messageOf, RECONNECTION_OPTIONS } from "./http-calls.js";
 import { rpcError } from "./methods.js";
@@ -78,18 +79,16 @@ export interface TransportHooks {
   onheard(): void;
   /** A message over `maxMessageBytes` was refused; `id` is its request's when known. */
   onoversize(id: string | number | undefined): void;
+  /** stdio: the server launched ahead for this connection, if it is still there to take (see StdioOptions.adopt). */
+  adopt?: () => Launched | undefined;
 }
 
 export function createTransport(spec: ConnectionSpec, hooks: TransportHooks, streams: CallStreams | undefined): Transport {
   if (spec.transport === "stdio") {
     return new ProcessGroupStdioTransport({
-      command: spec.command!,
-      args: spec.args,
-      env: spec.env,
-      cwd: spec.cwd,
-      stderr: spec.stderr,
+      ...commandOf(spec),
       maxMessageBytes: spec.maxMessageBytes,
-      nice: spec.nice,
+      adopt: hooks.adopt,
       onpid: hooks.onpid,
       onheard: hooks.onheard,
       onoversize: hooks.onoversize,

@@ -9,23 +9,20 @@
  * alone: the SDK's `deserializeMessage` also zod-parses every message, which the SDK's client checks
  * again on arrival (and the pool's own calls check their results themselves).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { getHeapStatistics } from "node:v8";
 import { serializeMessage, type JSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
-import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
-import { groupGone, GROUP_EXIT_MS, signalOurGroup, startTimeOf } from "../src/common/process-group.js";
+import { groupGone, GROUP_EXIT_MS, signalOurGroup } from "../src/common/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/common/protocol.js";
-import { lowerGroupPriority } from "./priority.js";
+import { launchServer, type Launched, type ServerCommand } from "./server-process.js";
 
-export interface StdioOptions {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-  cwd?: string;
-  stderr: "inherit" | "ignore";
+export interface StdioOptions extends ServerCommand {
   maxMessageBytes: number;
-  /** Niceness of the server's scheduling group (see priority.ts); 0 leaves it alone. */
-  nice?: number;
+  /**
+   * A server already launched for this transport to take instead of spawning one: the worker's first, started
+   * while the host's code loaded (host-entry.ts). Called once, at start(); undefined spawns as usual.
+   */
+  adopt?: () => Launched | undefined;
   /** Called with the server's pid as soon as it is spawned, and its start time (see process-group.ts startTimeOf). */
   onpid?: (pid: number, startTime: string | undefined) => void;
   /** Called on the server's first JSON-RPC message: it is alive and speaks. */
@@ -96,42 +93,48 @@ export class ProcessGroupStdioTransport implements Transport {
 
   start(): Promise<void> {
     if (this.#child) throw new Error("ProcessGroupStdioTransport already started");
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.#opts.command, this.#opts.args, {
-        env: { ...getDefaultEnvironment(), ...this.#opts.env },
-        cwd: this.#opts.cwd,
-        stdio: ["pipe", "pipe", this.#opts.stderr],
-        detached: true, // its own process group, so teardown reaches grandchildren too
-        windowsHide: true,
-      });
-      this.#child = child;
-      this.#exited = new Promise((done) => child.once("close", () => done()));
-      child.once("error", (error) => {
-        reject(error);
+    const launched = this.#opts.adopt?.() ?? launchServer(this.#opts);
+    const child = launched.child;
+    this.#child = child;
+    this.#exited = launched.closed;
+    return launched.spawned.then(
+      (startTime) => {
+        this.#startTime = startTime;
+        if (child.pid !== undefined) this.#opts.onpid?.(child.pid, startTime);
+        this.#attach(child);
+      },
+      (error: Error) => {
         this.onerror?.(error);
         this.#finish();
-      });
-      child.once("spawn", () => {
-        if (child.pid !== undefined) {
-          this.#startTime = startTimeOf(child.pid);
-          lowerGroupPriority(child.pid, this.#opts.nice ?? 0);
-          this.#opts.onpid?.(child.pid, this.#startTime);
-        }
-        resolve();
-      });
-      // The leader is gone: whatever it started in its group goes with it.
-      child.once("exit", () => {
-        if (child.pid !== undefined) signalOurGroup(child.pid, this.#startTime, "SIGKILL");
-        this.#finish();
-      });
-      child.stdin?.on("error", (error) => this.onerror?.(error));
-      // A stdin that closes on its own (after EPIPE: the server closed its end) takes every later
-      // request, keepalive pings included, with it.
-      child.stdin?.once("close", () => this.#pipeClosed(child));
-      child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
-      child.stdout?.on("error", (error) => this.onerror?.(error));
-      child.stdout?.once("close", () => this.#pipeClosed(child));
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Listens to a server that runs. One launched ahead (see StdioOptions.adopt) may have exited, or closed
+   * its stdin, before anyone listened: that is seen here, as if it happened now.
+   */
+  #attach(child: ChildProcess): void {
+    child.on("error", (error) => {
+      this.onerror?.(error);
+      this.#finish();
     });
+    // The leader is gone: whatever it started in its group goes with it.
+    const exited = (): void => {
+      if (child.pid !== undefined) signalOurGroup(child.pid, this.#startTime, "SIGKILL");
+      this.#finish();
+    };
+    child.once("exit", exited);
+    child.stdin?.on("error", (error) => this.onerror?.(error));
+    // A stdin that closes on its own (after EPIPE: the server closed its end) takes every later
+    // request, keepalive pings included, with it.
+    child.stdin?.once("close", () => this.#pipeClosed(child));
+    child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
+    child.stdout?.on("error", (error) => this.onerror?.(error));
+    child.stdout?.once("close", () => this.#pipeClosed(child));
+    if (child.exitCode !== null || child.signalCode !== null) exited();
+    else if (child.stdin?.destroyed || child.stdout?.destroyed) this.#pipeClosed(child);
   }
 
   /**

@@ -184,7 +184,17 @@ export type ToMain =
   /** Answers to requests, as they finished within one tick of the host. */
   | { op: "results"; results: WireResult[] }
   | { op: "progress"; id: number; progress: Progress }
-  | { op: "pong" };
+  | { op: "pong" }
+  /** The worker's entry launched the connection's first server, before the host's code loaded (workers/host-entry.ts). */
+  | { op: "spawned"; pid: number; startTime: string | undefined };
+
+/**
+ * The error a connection reports for a worker thread that could not start its host: the host's module failed
+ * to load, in the worker's entry (workers/host-entry.ts) or as piscina loaded the entry itself (src/supervisor.ts).
+ */
+export function startFailure(error: unknown): Error {
+  return new Error(`worker thread failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
 
 export const PING: ToHost = { op: "ping" };
 export const PONG: ToMain = { op: "pong" };
