@@ -14,12 +14,15 @@
  */
 import { startFailure, type HostTask, type ToMain } from "../src/common/protocol.js";
 import type { EntryTask } from "./connection-host.js";
+import { lowerThreadPriority } from "./priority.js";
 import { commandOf, discardServer, launchServer } from "./server-process.js";
 
 /** The connection host, next to this file once built; a variable so that neither tsc nor esbuild follows it. */
 const HOST_MODULE = "./connection-host.bundle.js";
 
 export default async function hostEntry(task: HostTask): Promise<void> {
+  // Before the launch: the server inherits this thread's niceness (the host sets it again, for hosts started without this entry).
+  lowerThreadPriority(task.spec.nice);
   const early = task.spec.transport === "stdio" ? launchServer(commandOf(task.spec)) : undefined;
   if (early) {
     early.spawned.then(
