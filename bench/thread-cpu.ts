@@ -3,17 +3,22 @@
  * host's other threads (V8's garbage-collection helpers, mostly), and the server's main and helper
  * threads. Reads every thread's `/proc/<pid>/task/<tid>/schedstat` (Linux) around a window of calls.
  *
- *   node dist/bench/thread-cpu.js [subject=pool-1] [bytes=0] [calls=12000] [inFlight=64] [runs=3]
+ *   node dist/bench/thread-cpu.js [subject=pool-1] [bytes=0] [calls=12000] [inFlight=64] [runs=3] [eachWay=0]
  *
  * `subject` is one of the benchmark's (sdk, langchain, pool-1, pool-2, pool-4, sdk-v2@2026, pool-1@2026, pool-2@2026); `bytes` 0 calls the
- * fixture's echo, otherwise its huge tool with a result of that many characters. Prints one line per
- * run: calls per second, then µs of CPU per call in each kind of thread. Worker threads are told from
+ * fixture's echo, otherwise its huge tool with a result of that many characters. `eachWay` 1 sends
+ * arguments as long as the result the other way (`huge {bytes, pad}`, as the bench's busy figures do,
+ * scenarios.ts `busyArgs`), and after each run measures the main-thread floor of such a call with the same
+ * calls and in-flight (floors.ts `bareBusy`: a bare worker answering over a MessagePort), printed beside it.
+ * Prints one line per run: calls per second, then µs of CPU per call in each kind of thread. Worker threads are told from
  * the host's other threads as the pool's busiest N (N = replicas): nothing else in the host comes close.
  * This is the measurement behind docs/performance.md, "Where the time goes". Not part of `npm run bench`.
  * `BENCH_OTEL=1` registers the OpenTelemetry SDK first (bench/otel.ts): the cost of telemetry on.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { bareBusy } from "./floors.js";
+import { busyArgs } from "./scenarios.js";
 import { openSubject, replicasOf, SUBJECTS, type SubjectName } from "./subjects.js";
 
 const WATCHDOG_MS = 5 * 60_000;
@@ -40,10 +45,13 @@ function perCall(before: Map<number, number>, after: Map<number, number>, calls:
 
 const sum = (rows: Array<[number, number]>): number => rows.reduce((total, [, us]) => total + us, 0);
 
-async function run(subjectName: SubjectName, bytes: number, calls: number, inFlight: number): Promise<string> {
+async function run(subjectName: SubjectName, bytes: number, calls: number, inFlight: number, eachWay: boolean): Promise<string> {
   const subject = await openSubject(subjectName);
+  let main = 0;
+  let line: string;
   try {
-    const call = () => subject.call(bytes > 0 ? "huge" : "echo", bytes > 0 ? { bytes } : { message: "hi" });
+    const args = bytes === 0 ? { message: "hi" } : eachWay ? busyArgs(bytes) : { bytes };
+    const call = () => subject.call(bytes > 0 ? "huge" : "echo", args);
     const burst = async (n: number): Promise<void> => {
       let started = 0;
       const lane = async () => {
@@ -59,7 +67,7 @@ async function run(subjectName: SubjectName, bytes: number, calls: number, inFli
     await burst(calls);
     const seconds = (performance.now() - t0) / 1000;
     const host = perCall(hostBefore, threadCpu(process.pid), calls);
-    const main = host.find(([tid]) => tid === process.pid)?.[1] ?? 0;
+    main = host.find(([tid]) => tid === process.pid)?.[1] ?? 0;
     const others = host.filter(([tid]) => tid !== process.pid);
     const workerCount = subjectName.startsWith("pool") ? replicasOf(subjectName) : 0;
     const workers = sum(others.slice(0, workerCount));
@@ -72,17 +80,20 @@ async function run(subjectName: SubjectName, bytes: number, calls: number, inFli
       serverHelpers += sum(rows.filter(([tid]) => tid !== pid));
     });
     const f = (us: number) => us.toFixed(1).padStart(6);
-    return (
+    line =
       `${subjectName.padEnd(11)} ${String(bytes).padStart(6)} B ×${inFlight} ${String(Math.round(calls / seconds)).padStart(7)} calls/s │ ` +
       `host: main${f(main)}  workers${f(workers)}  other threads${f(helpers)}  all${f(main + workers + helpers)} │ ` +
-      `server: main${f(serverMain)}  other threads${f(serverHelpers)}  (µs of CPU per call)`
-    );
+      `server: main${f(serverMain)}  other threads${f(serverHelpers)}  (µs of CPU per call)`;
   } finally {
     await subject.close();
   }
+  if (!eachWay || bytes === 0) return line;
+  // The floor of the main thread's figure, after the subject is closed (its threads idle), same window.
+  const floor = await bareBusy(bytes, calls, inFlight, Math.min(calls, 2_000));
+  return `${line}\n${" ".repeat(22)}floor (bare worker): main ${floor.cpu.toFixed(1)} µs; main ÷ floor ${(main / floor.cpu).toFixed(2)}×`;
 }
 
-const [subjectArg = "pool-1", bytesArg = "0", callsArg = "12000", inFlightArg = "64", runsArg = "3"] = process.argv.slice(2);
+const [subjectArg = "pool-1", bytesArg = "0", callsArg = "12000", inFlightArg = "64", runsArg = "3", eachWayArg = "0"] = process.argv.slice(2);
 if (!(SUBJECTS as readonly string[]).includes(subjectArg)) {
   console.error(`unknown subject ${subjectArg} (expected ${SUBJECTS.join(", ")})`);
   process.exit(2);
@@ -92,11 +103,15 @@ if (![bytes, calls, inFlight, runs].every((n) => Number.isInteger(n) && n >= 0) 
   console.error("bytes, calls, inFlight and runs must be non-negative integers (calls and inFlight above 0)");
   process.exit(2);
 }
+if (eachWayArg !== "0" && eachWayArg !== "1") {
+  console.error(`eachWay must be 0 or 1, not ${eachWayArg}`);
+  process.exit(2);
+}
 const watchdog = setTimeout(() => {
   console.error(`thread-cpu: no result after ${WATCHDOG_MS / 1000} s, giving up`);
   process.exit(1);
 }, WATCHDOG_MS);
 watchdog.unref();
 const shutdownOtel = process.env.BENCH_OTEL === "1" ? (await import("./otel.js")).registerOtel() : undefined;
-for (let i = 0; i < runs; i++) console.log(await run(subjectArg as SubjectName, bytes, calls, inFlight));
+for (let i = 0; i < runs; i++) console.log(await run(subjectArg as SubjectName, bytes, calls, inFlight, eachWayArg === "1"));
 await shutdownOtel?.();

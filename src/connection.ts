@@ -14,7 +14,7 @@ import { expose, transfer, wrap, type Remote } from "comlink";
 import { backoffDelay } from "./common/backoff.js";
 import type { Call } from "./call.js";
 import { McpPoolError } from "./errors.js";
-import { NOT_SENT, PING, wasNotSent, wireError, type Catalogs, type ClientCapabilityKind, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest } from "./common/protocol.js";
+import { NOT_SENT, PING, RESULT_SLOTS, wasNotSent, wireError, type Catalogs, type ClientCapabilityKind, type ConnectionSpec, type ConnectionState, type HostControl, type HostState, type MainControl, type Outcome, type ServerInfo, type ToHost, type ToMain, type Verdict, type WireError, type WireRequest, type WireResults } from "./common/protocol.js";
 import type { HostHandle, Supervisor } from "./supervisor.js";
 import type { LoggingLevel } from "@modelcontextprotocol/client";
 import type { HeadersOutcome } from "./server-requests.js";
@@ -262,28 +262,33 @@ export class Connection {
   }
 
   #onData(message: ToMain): void {
+    if (Array.isArray(message)) return this.#onResults(message);
     switch (message.op) {
-      case "results":
-        for (const { id, outcome, rpcId } of message.results) {
-          const call = this.#take(id);
-          if (!call) continue;
-          if (rpcId !== undefined) call.telemetry?.answered(call, rpcId);
-          if (outcome.ok) {
-            if (call.kind.subscription) this.#subscribed(call);
-            call.settle(undefined, outcome.value);
-            continue;
-          }
-          // The host saw its link die before we heard of it: stop routing here until it is ready again.
-          if (wasNotSent(outcome.error) && this.state === "ready") this.#setState("reconnecting");
-          call.returned(McpPoolError.fromWire(outcome.error, this.server, call.tool));
-        }
-        break;
       case "progress":
         this.#pending.get(message.id)?.progress(message.progress);
         break;
       case "pong":
         this.#pingSentAt = 0;
         break;
+    }
+  }
+
+  /** A batch of answers (flat, see WireResults). */
+  #onResults(batch: WireResults): void {
+    for (let i = 0; i < batch.length; i += RESULT_SLOTS) {
+      const call = this.#take(batch[i] as number);
+      if (!call) continue;
+      const rpcId = batch[i + 3] as number | undefined;
+      if (rpcId !== undefined) call.telemetry?.answered(call, rpcId);
+      if (batch[i + 1] === true) {
+        if (call.kind.subscription) this.#subscribed(call);
+        call.settle(undefined, batch[i + 2]);
+        continue;
+      }
+      const error = batch[i + 2] as WireError;
+      // The host saw its link die before we heard of it: stop routing here until it is ready again.
+      if (wasNotSent(error) && this.state === "ready") this.#setState("reconnecting");
+      call.returned(McpPoolError.fromWire(error, this.server, call.tool));
     }
   }
 

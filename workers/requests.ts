@@ -15,7 +15,7 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { CLIENT_CAPABILITIES_META_KEY, type JSONRPCMessage, type Progress } from "@modelcontextprotocol/client";
-import { NOT_SENT, wireError, type ClientCapabilityKind, type ConnectionState, type Outcome, type RequestMethod, type ToMain, type WireError, type WireRequest, type WireResult } from "../src/common/protocol.js";
+import { NOT_SENT, wireError, type ClientCapabilityKind, type ConnectionState, type Outcome, type RequestMethod, type ToMain, type WireError, type WireRequest, type WireResults, pushResult, RESULT_SLOTS } from "../src/common/protocol.js";
 import { checkCallResult, eraCheck } from "./call-result.js";
 import { HttpCall, messageOf, type CallStreamHost } from "./http-calls.js";
 import { classify, sdkError, type Link } from "./link.js";
@@ -91,8 +91,8 @@ export class Requests {
   /** The pending request of each of our JSON-RPC ids. */
   #byWireId = new Map<number, Pending>();
   #nextWireId = FIRST_WIRE_ID;
-  /** Results of this tick, posted together at its end. */
-  #results: WireResult[] = [];
+  /** Results of this tick, posted together at its end (flat, see WireResults). */
+  #results: WireResults = [];
   #resultBytes = 0;
   /** Requests with progress to post at the end of this tick (see take). */
   #progressDue: Pending[] = [];
@@ -419,7 +419,7 @@ export class Requests {
     const bytes = approxBytes(outcome);
     if (this.#results.length > 0 && this.#resultBytes + bytes > BATCH_BYTES) this.#flushResults();
     if (this.#results.length === 0) process.nextTick(this.#flushResults);
-    this.#results.push(rpcId === undefined ? { id, outcome } : { id, outcome, rpcId });
+    pushResult(this.#results, id, outcome, rpcId);
     this.#resultBytes += bytes;
   }
 
@@ -429,14 +429,17 @@ export class Requests {
     this.#results = [];
     this.#resultBytes = 0;
     try {
-      this.#post({ op: "results", results });
+      this.#post(results);
     } catch {
       // One result cannot be cloned: send them one by one, so that only its request fails.
-      for (const r of results) {
+      for (let i = 0; i < results.length; i += RESULT_SLOTS) {
+        const one = results.slice(i, i + RESULT_SLOTS);
         try {
-          this.#post({ op: "results", results: [r] });
+          this.#post(one);
         } catch (error) {
-          this.#post({ op: "results", results: [{ id: r.id, outcome: fail("PROTOCOL_ERROR", `unserializable result: ${messageOf(error)}`) }] });
+          const failed: WireResults = [];
+          pushResult(failed, one[0] as number, fail("PROTOCOL_ERROR", `unserializable result: ${messageOf(error)}`), undefined);
+          this.#post(failed);
         }
       }
     }

@@ -160,12 +160,28 @@ export interface WireRequest {
   traced?: true;
 }
 
-/** The answer to one `WireRequest`: the server's result as sent, or why there is none. */
-export interface WireResult {
-  id: number;
-  outcome: Outcome<unknown>;
-  /** For a `traced` request: the JSON-RPC id of its last message to the server (none when the SDK's client sent it). */
-  rpcId?: number;
+/**
+ * Answers to `WireRequest`s, flat: four slots per answer (`RESULT_SLOTS`), no object of ours around each.
+ * For each: its request's `id`; `true` and the server's result as sent, or `false` and the `WireError` saying
+ * why there is none; for a `traced` request the JSON-RPC id of its last message to the server (telemetry), else
+ * `undefined`. The main thread deserializes every object and key of what crosses the port, and looking keys up
+ * and finding hidden-class transitions is what a structured clone costs beyond the bytes: wrapped answers
+ * (`{ id, outcome: { ok, value } }` in `{ op, results }`) tripled the keys of a small tool result. Write with
+ * `pushResult`; read slot by slot, or with `outcomeAt`.
+ */
+export type WireResults = unknown[];
+
+export const RESULT_SLOTS = 4;
+
+/** Appends one answer to a batch. */
+export function pushResult(batch: WireResults, id: number, outcome: Outcome<unknown>, rpcId: number | undefined): void {
+  if (outcome.ok) batch.push(id, true, outcome.value, rpcId);
+  else batch.push(id, false, outcome.error, rpcId);
+}
+
+/** The answer at slot `i` of a batch (a multiple of RESULT_SLOTS) as an Outcome. */
+export function outcomeAt(batch: WireResults, i: number): Outcome<unknown> {
+  return batch[i + 1] === true ? { ok: true, value: batch[i + 2] } : { ok: false, error: batch[i + 2] as WireError };
 }
 
 /** Main thread → host, on the data port. */
@@ -181,8 +197,8 @@ export type ToHost =
 
 /** Host → main thread, on the data port. */
 export type ToMain =
-  /** Answers to requests, as they finished within one tick of the host. */
-  | { op: "results"; results: WireResult[] }
+  /** Answers to requests, as they finished within one tick of the host: a bare array (see WireResults). */
+  | WireResults
   | { op: "progress"; id: number; progress: Progress }
   | { op: "pong" }
   /** The worker's entry launched the connection's first server, before the host's code loaded (workers/host-entry.ts). */

@@ -19,6 +19,7 @@ import type {
   ToHost,
   ToMain,
 } from "../../src/common/protocol.js";
+import { outcomeAt, RESULT_SLOTS } from "../../src/common/protocol.js";
 import { waitFor, within } from "./fixtures.js";
 
 const HOST_BUNDLE = fileURLToPath(new URL("../../workers/connection-host.bundle.js", import.meta.url));
@@ -117,11 +118,12 @@ export class HostHarness implements MainControl {
   }
 
   #onData(message: ToMain): void {
-    if (message.op === "results") {
-      for (const { id, outcome } of message.results) {
+    if (Array.isArray(message)) {
+      for (let i = 0; i < message.length; i += RESULT_SLOTS) {
+        const id = message[i] as number;
         const resolve = this.#waiting.get(id);
         this.#waiting.delete(id);
-        resolve?.(outcome);
+        resolve?.(outcomeAt(message, i));
       }
     } else if (message.op === "progress") {
       const seen = this.progress.get(message.id) ?? [];
