@@ -145,7 +145,7 @@ export class Connection {
     this.#control = wrap<HostControl>(host.control as never);
     host.data.on("message", (message: ToMain) => {
       // The worker's entry launched the server before the host loaded: reaped with the worker if it dies first.
-      if (message.op === "spawned") this.#serverStarted(host, message.pid, message.startTime);
+      if (!Array.isArray(message) && message.op === "spawned") this.#serverStarted(host, message.pid, message.startTime);
       else if (host === this.#host) this.#onData(message);
     });
     const back = new MessageChannel();
