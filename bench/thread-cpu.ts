@@ -11,9 +11,11 @@
  * the host's other threads as the pool's busiest N (N = replicas): nothing else in the host comes close.
  * This is the measurement behind docs/performance.md, "Where the time goes". Not part of `npm run bench`.
  * `BENCH_OTEL=1` registers the OpenTelemetry SDK first (bench/otel.ts): the cost of telemetry on.
+ * `BENCH_PAD=1` sends arguments as large as the result too (`huge {bytes, pad}`, as the bench's busy figures do).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { busyArgs } from "./scenarios.js";
 import { openSubject, replicasOf, SUBJECTS, type SubjectName } from "./subjects.js";
 
 const WATCHDOG_MS = 5 * 60_000;
@@ -43,7 +45,8 @@ const sum = (rows: Array<[number, number]>): number => rows.reduce((total, [, us
 async function run(subjectName: SubjectName, bytes: number, calls: number, inFlight: number): Promise<string> {
   const subject = await openSubject(subjectName);
   try {
-    const call = () => subject.call(bytes > 0 ? "huge" : "echo", bytes > 0 ? { bytes } : { message: "hi" });
+    const args = bytes === 0 ? { message: "hi" } : process.env.BENCH_PAD === "1" ? busyArgs(bytes) : { bytes };
+    const call = () => subject.call(bytes > 0 ? "huge" : "echo", args);
     const burst = async (n: number): Promise<void> => {
       let started = 0;
       const lane = async () => {
