@@ -124,6 +124,14 @@ for (const era of FIXTURE_ERAS) {
     t.deepEqual(result.content, [{ type: "text", text: "hello stdio" }]);
   });
 
+  test(`${era}: large arguments over stdio reach the server intact: multi-byte characters, escapes and a lone surrogate`, async (t) => {
+    const p = await shared(t, era);
+    // Far over the size from which the stdio transport writes a request as bytes (workers/stdio-transport.ts), and over one pipe read.
+    const message = `${'é€😀"\\\n\t\u0001'.repeat(4_000)}\ud800${"x".repeat(100_000)}`;
+    const result = await p.callTool("fixture__echo", { message });
+    t.deepEqual(result.content, [{ type: "text", text: message }]);
+  });
+
   test.serial(`${era}: callTool echoes over Streamable HTTP`, async (t) => {
     const fixture = await httpFixture(t, "http", era);
     const p = await pool(t, era, { servers: { remote: { url: fixture.url } } });

@@ -149,6 +149,7 @@ export class Requests {
     link.transport.send({ jsonrpc: "2.0", id: wireId, method: r.method, params }, r.http?.sendOptions).catch((error: unknown) => {
       if (this.#pending.get(r.id) === r) this.#settle(r, { ok: false, error: classify(error, link, this.#host.lose) });
     });
+    if (r.method === "tools/call" && !link.modern) r.params = withoutArguments(r.params);
   }
 
   /** Ends `r` with `outcome`; later answers for it are dropped. */
@@ -498,6 +499,19 @@ function approxBytes(outcome: Outcome<unknown>): number {
     }
   }
   return bytes;
+}
+
+/**
+ * A legacy tools/call's params once they are written: nothing reads its arguments again (its error
+ * mapping reads none, and the legacy era has no input rounds to send them again), so the request lets
+ * them go. Held for the whole call, large arguments outlived two of the worker's scavenges and were
+ * promoted: at 16 calls in flight with 100 KB arguments, 180 KB promoted per call and most of the
+ * worker's CPU in garbage collection (docs/performance.md, "Host CPU at 100 KB").
+ */
+function withoutArguments(params: Record<string, unknown>): Record<string, unknown> {
+  if (!("arguments" in params)) return params;
+  const { arguments: _, ...rest } = params;
+  return rest;
 }
 
 function fail(code: WireError["code"], message: string): Outcome<never> {

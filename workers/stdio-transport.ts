@@ -11,7 +11,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { getHeapStatistics } from "node:v8";
-import { serializeMessage, type JSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
+import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/client";
 import { groupGone, GROUP_EXIT_MS, signalOurGroup } from "../src/common/process-group.js";
 import { RESULT_TOO_LARGE_RPC_CODE } from "../src/common/protocol.js";
 import { launchServer, type Launched, type ServerCommand } from "./server-process.js";
@@ -39,6 +39,13 @@ export interface StdioOptions extends ServerCommand {
 }
 
 const NEWLINE = 0x0a;
+const NEWLINE_BYTES = Buffer.from([NEWLINE]);
+/**
+ * A message at least this long (in UTF-16 units) is written as a Buffer. Node keeps what it writes until the pipe
+ * takes it, which a busy server can delay for many calls: a string lives that long on the heap (and is
+ * promoted through the young generation, copied each time), a Buffer's bytes live outside it.
+ */
+const BUFFER_LINE_CHARS = 16 * 1024;
 /** Lines at least this long are checked against the heap before they are decoded (shorter ones always fit). */
 const HEAP_CHECK_BYTES = 1 << 20;
 /** Heap a line costs while it becomes a message: its decoded string and the parsed copy of its content. */
@@ -238,7 +245,23 @@ export class ProcessGroupStdioTransport implements Transport {
     this.#opts.onoversize?.(id);
   }
 
-  async send(message: JSONRPCMessage): Promise<void> {
+  /**
+   * Not an async function: one suspended at its wait for 'drain' holds its message, a call's arguments
+   * included, until the server has read everything queued ahead of it; a busy server reads slowly, so at
+   * 16 calls in flight with 100 KB arguments they outlived the worker's scavenges and were promoted
+   * (docs/performance.md, "Host CPU at 100 KB").
+   */
+  send(message: JSONRPCMessage): Promise<void> {
+    try {
+      const stdin = this.#write(message);
+      return stdin ? this.#drained(stdin) : Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /** Writes `message` to the server's stdin; returns that stdin when it is full (wait for its 'drain'). */
+  #write(message: JSONRPCMessage): NonNullable<ChildProcess["stdin"]> | undefined {
     const stdin = this.#child?.stdin;
     // Refused at once while stopping: an ended stdin never emits 'drain' again, and the SDK's connect()
     // awaits its `initialized` notification's send, so a wait here would hold a connect that met close()
@@ -247,14 +270,23 @@ export class ProcessGroupStdioTransport implements Transport {
     // A stdin broken (EPIPE) whose 'close' has not been emitted yet: that close ends the link (see
     // #pipeClosed) within this turn, and the link's loss decides what becomes of this message (a call
     // ends CONNECTION_LOST); refusing it would fail the call with "Not connected" instead.
-    if (!stdin.writable) return;
+    if (!stdin.writable) return undefined;
     // The requests of one tick (a CallBatch) leave in one writev: the server then reads them in one
     // chunk instead of waking per request (about 10% less server CPU per echo call at 64 in flight).
     if (!stdin.writableCorked) {
       stdin.cork();
       process.nextTick(uncork, stdin);
     }
-    if (!stdin.write(serializeMessage(message))) await this.#drained(stdin);
+    // The SDK's framing (`serializeMessage`: the JSON, then a newline), written in two parts when large so
+    // that the JSON is never copied to append the newline.
+    const json = JSON.stringify(message);
+    let room: boolean;
+    if (json.length < BUFFER_LINE_CHARS) room = stdin.write(json + "\n");
+    else {
+      stdin.write(Buffer.from(json));
+      room = stdin.write(NEWLINE_BYTES);
+    }
+    return room ? undefined : stdin;
   }
 
   /**
