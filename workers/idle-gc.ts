@@ -1,0 +1,72 @@
+/**
+ * Gives back the memory a connection grew into while it connected, once it is quiet (issue 19, idle RSS).
+ *
+ * Connecting (loading the SDK's module graph, the handshake, listing the catalogs, the first calls) leaves
+ * a worker's V8 heap at ~15 MB committed, ~3 MB of it garbage, with a 2 MB nursery that stays resident.
+ * V8's memory reducer would shrink it, but it starts only after a full mark-compact, and a worker that
+ * never needed one (most idle connections) keeps it all for good: of four idle connections, some sat at
+ * 10.5 MB and some at 15 MB, at random. One memory-reducing collection after the connect puts them all at
+ * ~10.5 MB (docs/performance.md, "Idle memory").
+ *
+ * A worker has no `gc()` (that needs `--expose-gc`, a process-wide V8 flag the pool does not set), and
+ * `v8.setFlagsFromString` would change it for the whole host. The inspector's
+ * `HeapProfiler.collectGarbage` is V8's `LowMemoryNotification()` (a full, compacting, memory-reducing
+ * collection) on this thread's isolate only: a session on the worker's own inspector, opened for the one
+ * call and closed after. Where Node was built without the inspector, nothing happens.
+ */
+
+/** Quiet this long after a connect (no request in flight, none arrived) before collecting. */
+export const IDLE_GC_MS = 5_000;
+
+export class IdleCollector {
+  readonly #busy: () => boolean;
+  #timer: NodeJS.Timeout | undefined;
+  /** Request batches that arrived: a change between two checks means the connection was not quiet. */
+  #batches = 0;
+  #seen = 0;
+
+  /** `busy`: whether any request is in flight. */
+  constructor(busy: () => boolean) {
+    this.#busy = busy;
+  }
+
+  /** A batch of requests arrived. */
+  touch(): void {
+    this.#batches++;
+  }
+
+  /** The connection is ready: collect once, after IDLE_GC_MS without requests. */
+  arm(): void {
+    this.stop();
+    this.#seen = this.#batches;
+    this.#timer = setTimeout(this.#check, IDLE_GC_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  readonly #check = (): void => {
+    this.#timer = undefined;
+    if (this.#busy() || this.#seen !== this.#batches) return this.arm();
+    void collectGarbage();
+  };
+}
+
+/** One memory-reducing full collection of this thread's heap, through its own inspector. */
+async function collectGarbage(): Promise<void> {
+  try {
+    const { Session } = await import("node:inspector");
+    const session = new Session();
+    session.connect();
+    try {
+      await new Promise<void>((resolve, reject) => session.post("HeapProfiler.collectGarbage", (error) => (error ? reject(error) : resolve())));
+    } finally {
+      session.disconnect();
+    }
+  } catch {
+    // No inspector in this build of Node: V8's own memory reducer is all there is.
+  }
+}
