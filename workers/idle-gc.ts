@@ -20,14 +20,18 @@ export const IDLE_GC_MS = 5_000;
 
 export class IdleCollector {
   readonly #busy: () => boolean;
+  readonly #delayMs: number;
+  readonly #collect: () => Promise<void>;
   #timer: NodeJS.Timeout | undefined;
   /** Request batches that arrived: a change between two checks means the connection was not quiet. */
   #batches = 0;
   #seen = 0;
 
-  /** `busy`: whether any request is in flight. */
-  constructor(busy: () => boolean) {
+  /** `busy`: whether any request is in flight. `delayMs` and `collect` are for tests. */
+  constructor(busy: () => boolean, delayMs = IDLE_GC_MS, collect = collectGarbage) {
     this.#busy = busy;
+    this.#delayMs = delayMs;
+    this.#collect = collect;
   }
 
   /** A batch of requests arrived. */
@@ -35,11 +39,11 @@ export class IdleCollector {
     this.#batches++;
   }
 
-  /** The connection is ready: collect once, after IDLE_GC_MS without requests. */
+  /** The connection is ready: collect once, after `delayMs` without requests. */
   arm(): void {
     this.stop();
     this.#seen = this.#batches;
-    this.#timer = setTimeout(this.#check, IDLE_GC_MS);
+    this.#timer = setTimeout(this.#check, this.#delayMs);
     this.#timer.unref();
   }
 
@@ -51,12 +55,12 @@ export class IdleCollector {
   readonly #check = (): void => {
     this.#timer = undefined;
     if (this.#busy() || this.#seen !== this.#batches) return this.arm();
-    void collectGarbage();
+    void this.#collect();
   };
 }
 
-/** One memory-reducing full collection of this thread's heap, through its own inspector. */
-async function collectGarbage(): Promise<void> {
+/** One memory-reducing full collection of this thread's heap, through its own inspector; never rejects. */
+export async function collectGarbage(): Promise<void> {
   try {
     const { Session } = await import("node:inspector");
     const session = new Session();
