@@ -1,18 +1,17 @@
 /**
  * Gives back the memory a connection grew into while it connected, once it is quiet (issue 19, idle RSS).
  *
- * Connecting (loading the SDK's module graph, the handshake, listing the catalogs, the first calls) leaves
- * a worker's V8 heap at ~15 MB committed, ~3 MB of it garbage, with a 2 MB nursery that stays resident.
- * V8's memory reducer would shrink it, but it starts only after a full mark-compact, and a worker that
- * never needed one (most idle connections) keeps it all for good: of four idle connections, some sat at
- * 10.5 MB and some at 15 MB, at random. One memory-reducing collection after the connect puts them all at
- * ~10.5 MB (docs/performance.md, "Idle memory").
+ * Connecting leaves a worker's heap with the garbage of loading the SDK, the handshake and the first listings,
+ * and a full nursery. V8's memory reducer would shrink it, but it starts only after a full mark-compact, and a
+ * worker whose connect got by on scavenges (most) keeps it all for as long as it lives, so idle connections
+ * differed by ~4 MB at random. One memory-reducing collection after each connect evens them out at the low
+ * figure (docs/performance.md, "Where an idle connection's RSS goes").
  *
- * A worker has no `gc()` (that needs `--expose-gc`, a process-wide V8 flag the pool does not set), and
- * `v8.setFlagsFromString` would change it for the whole host. The inspector's
- * `HeapProfiler.collectGarbage` is V8's `LowMemoryNotification()` (a full, compacting, memory-reducing
- * collection) on this thread's isolate only: a session on the worker's own inspector, opened for the one
- * call and closed after. Where Node was built without the inspector, nothing happens.
+ * A worker has no `gc()` (that needs `--expose-gc`), and `v8.setFlagsFromString` would change V8's flags for
+ * the whole host. The inspector's `HeapProfiler.collectGarbage` is V8's `LowMemoryNotification()` (a full,
+ * compacting, memory-reducing collection) on this thread's isolate only: a session on the worker's own
+ * inspector, opened for the one call and closed after. Where Node was built without the inspector, nothing
+ * happens.
  */
 
 /** Quiet this long after a connect (no request in flight, none arrived) before collecting. */
