@@ -38,10 +38,13 @@ export function vmRssKb(pid: number): number {
   }
 }
 
-type Gc = (options?: { type: "major"; execution: "sync"; flavor: "last-resort" }) => void;
-const exposedGc = (globalThis as { gc?: Gc }).gc;
-/** A full collection that also compacts and releases free pages (what V8 does before giving up on memory). */
-const gc = (): void => exposedGc?.({ type: "major", execution: "sync", flavor: "last-resort" });
+const exposedGc = (globalThis as { gc?: () => void }).gc;
+/**
+ * A full collection of the host's heap. Plain `gc()`: on Node 20 (V8 11.3) `gc()` with an options object
+ * (`{ type: "major", execution: "sync", flavor: "last-resort" }`, as this was) collects nothing at all (a
+ * main thread holding 14 MB of garbage: 17.1 MB used before and after, against 2.9 MB after `gc()`).
+ */
+const gc = (): void => exposedGc?.();
 
 /** How long the connections idle before the figure that counts (argv[4], default 30 s). */
 const IDLE_MS = Number(process.argv[4] ?? "30000");

@@ -40,6 +40,7 @@ import { capabilitiesOf, ServerAsks } from "./server-requests.js";
 import { Subscriptions, type SubscriptionHost } from "./subscriptions.js";
 import { discardServer, type Launched } from "./server-process.js";
 import { deferredValidator } from "./validators.js";
+import { IdleCollector } from "./idle-gc.js";
 
 const CLIENT_INFO = { name: "mcp-worker-pool", version: "0.1.0" };
 /** The `logger` of the host's own log messages (a server's carry the server's). */
@@ -102,6 +103,8 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
   readonly #retired = new Set<Link>();
   /** The server the entry launched, until the first attempt takes it (or the host ends without one). */
   #early: Launched | undefined;
+  /** Gives back what each connect grew the heap into, once the connection is quiet (idle-gc.ts). */
+  readonly #idle: IdleCollector;
 
   constructor(task: EntryTask) {
     this.spec = task.spec;
@@ -115,13 +118,17 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
     this.subscriptions = new Subscriptions(this, task.spec.subscriptions);
     this.asks = new ServerAsks(() => this.#main, task.spec.clientCapabilities ?? []);
     this.#requests = new Requests(this);
+    this.#idle = new IdleCollector(() => this.#requests.busy());
     // Methods are exposed by name; bind them so comlink calls land on this instance.
     expose({ open: this.open.bind(this), cancel: this.cancel.bind(this), close: this.close.bind(this), setLoggingLevel: this.setLoggingLevel.bind(this) } satisfies HostControl, task.control as never);
     // The heartbeat is answered straight from the listener: a host whose thread runs but no longer reads
     // its port is wedged, and the main thread replaces it.
     task.data.on("message", (message: unknown) => {
       if (!isToHost(message)) return;
-      if (message.op === "requests") for (const req of message.requests) this.#requests.onRequest(req);
+      if (message.op === "requests") {
+        this.#idle.touch();
+        for (const req of message.requests) this.#requests.onRequest(req);
+      }
       else if (message.op === "ping") this.data.postMessage(PONG);
     });
   }
@@ -237,8 +244,10 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
         this.#setState("ready", 0, undefined, ready);
         this.listings.flushStale(link);
         this.#startKeepalive(link);
+        this.#idle.arm();
         const superseded = await Promise.race([link.lost.then(() => false), link.superseded.then(() => true)]);
         this.#stopKeepalive();
+        this.#idle.stop();
         if (this.#closing) break;
         // The loss goes out before the requests lost with it, so the main thread stops routing here first.
         this.#setState("reconnecting", 0, link.reason ?? wireError("CONNECTION_LOST", "server connection lost"));
@@ -262,6 +271,7 @@ export class ConnectionHost implements HostControl, RequestHost, ListingHost, Su
       }
     }
     this.#stopKeepalive();
+    this.#idle.stop();
     await this.#link?.client.close().catch(ignore);
     await closeLink(this.#link);
     await Promise.all([...this.#retired].map((link) => closeLink(link)));

@@ -169,6 +169,11 @@ export class Requests {
     if (this.#drains.size > 0) this.#drainedNow(r.link);
   }
 
+  /** Whether any request is pending, on any link. */
+  busy(): boolean {
+    return this.#pending.size > 0;
+  }
+
   /** Resolves once no request is pending on `link` (a link retired by a 401, see ConnectionHost #retire). */
   drained(link: Link): Promise<void> {
     return new Promise((resolve) => {
