@@ -13,7 +13,7 @@ import { startFailure, type ConnectionSpec, type HostTask } from "./common/proto
  */
 const HOST_FILE = new URL("../workers/host-entry.bundle.js", import.meta.url).href;
 /** Young-generation cap of each worker (see the constructor). */
-const WORKER_YOUNG_GEN_MB = 2;
+const WORKER_YOUNG_GEN_MB = 16;
 
 /** The `resourceLimits` of every worker thread (the benchmark gives its bare workers the same). */
 export function workerResourceLimits(workerHeapMb: number): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
@@ -63,12 +63,12 @@ export class Supervisor {
       // 'sync' parks finished workers in Atomics.wait and hangs later tasks (see DESIGN.md).
       atomics: "disabled",
       idleTimeout: 1_000,
-      // The young generation is capped well below V8's default (16 MB here): an idle connection's
-      // worker keeps its whole nursery resident. 16 → 4 MB took ~27 to ~23 MB RSS per connection; with
-      // the worker's own tools/call path (little garbage per call) 4 → 2 MB takes another 1.5–2 MB off
-      // (memory-probe pool 4: 19.4–20.6 against 21.5–21.7 MB) with throughput within the noise
-      // (thread-cpu: echo ×64 30.5–38.3k/s against 32.9–40.1k/s; 100 KB ×16 2.2–2.8k/s against 2.1–2.6k/s).
-      // V8 does not go lower: 1 MB measured the same as 2.
+      // The young generation: 16 MB, V8's default here. It was capped at 2 MB while an idle worker kept its
+      // whole nursery resident; since each worker makes one memory-reducing collection once its connection is
+      // quiet (workers/idle-gc.ts), an idle connection costs the same either way (memory-probe pool-4 4 30000,
+      // alternating: 19.5 / 18.8 MB at 2 MB, 18.9 / 19.2 MB at 16), while at 2 MB large calls' arguments and
+      // results were promoted and collected again: host CPU per 100 KB call each way (thread-cpu.js pool-1
+      // 102400 1500 16 1 1, alternating) 2,068–2,269 µs at 2 MB, 1,584–1,675 µs at 16, the plain client 1,408.
       resourceLimits: workerResourceLimits(workerHeapMb),
     });
     // piscina reports a worker that dies outside a task here, and that is how a worker that failed to
