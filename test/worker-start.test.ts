@@ -141,10 +141,12 @@ export default async function (task) { await new Promise((resolve) => setTimeout
     for (const pid of processesWith(token)) process.kill(pid, "SIGKILL");
   });
   const started = Date.now();
-  // A server that never answers: the connection stays connecting, its process runs until closed.
+  // A server that never answers: the connection stays connecting, its process runs until closed. A shell, not Node:
+  // the worker's entry launches it while the host loads, and a Node server's start would take CPU from that load,
+  // which this test's timing leaves only ~1.6 s for on a busy machine.
   const pool = new McpPool(
     parseConfig({
-      servers: { s: { command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)", token], connectTimeoutMs: 3_000, reconnect: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, probeIntervalMs: 60_000 } } },
+      servers: { s: { command: "/bin/sh", args: ["-c", "while :; do sleep 1; done", token], connectTimeoutMs: 3_000, reconnect: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, probeIntervalMs: 60_000 } } },
     }),
   );
   t.teardown(() => pool.close());
