@@ -128,22 +128,20 @@ function processesWith(token: string): number[] {
 }
 
 test("a host that speaks just as its start deadline passes is heard, not given up on, and its server does not outlive close()", async (t) => {
-  // The host starts 9 s after its module loaded, so it first speaks while the main thread is blocked (from 9 s
-  // to 10.6 s, counted from before the worker was even spawned): the 10 s deadline and the host's first messages
-  // ("connecting", then the server's pid) fall due in the same turn of the loop. (9.5 s left too little room
-  // for the worker's spawn and module load, which the delay comes on top of, on a busy machine.)
+  // The host starts 9.3 s after `started` (a moment on the clock, not a delay after its module loaded: loading takes
+  // a varying share of a busy machine), so it first speaks while the main thread is blocked (from 9 s to 10.6 s after
+  // `started`, which is before the worker was even spawned): the 10 s deadline and the host's first messages
+  // ("connecting", then the server's pid) fall due in the same turn of the loop.
+  const started = Date.now();
   const source = `import real from "./connection-host.real.js";
-export default async function (task) { await new Promise((resolve) => setTimeout(resolve, 9_000)); return real(task); }
+export default async function (task) { await new Promise((resolve) => setTimeout(resolve, Math.max(0, ${started + 9_300} - Date.now()))); return real(task); }
 `;
   const { McpPool, parseConfig } = await brokenLibrary(t, source);
   const token = `worker-start-silent-server-${process.pid}-${Date.now()}`;
   t.teardown(() => {
     for (const pid of processesWith(token)) process.kill(pid, "SIGKILL");
   });
-  const started = Date.now();
-  // A server that never answers: the connection stays connecting, its process runs until closed. A shell, not Node:
-  // the worker's entry launches it while the host loads, and a Node server's start would take CPU from that load,
-  // which this test's timing leaves only ~1.6 s for on a busy machine.
+  // A server that never answers: the connection stays connecting, its process runs until closed.
   const pool = new McpPool(
     parseConfig({
       servers: { s: { command: "/bin/sh", args: ["-c", "while :; do sleep 1; done", token], connectTimeoutMs: 3_000, reconnect: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, probeIntervalMs: 60_000 } } },
@@ -157,7 +155,7 @@ export default async function (task) { await new Promise((resolve) => setTimeout
     setImmediate(() => {
       while (Date.now() < started + 10_600);
     });
-  }, 9_000);
+  }, Math.max(0, started + 9_000 - Date.now()));
   t.teardown(() => clearTimeout(stall));
   await within(pool.ready(), BOUND_MS, "ready");
   await waitFor(() => processesWith(token).length > 0, BOUND_MS);
