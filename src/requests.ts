@@ -115,24 +115,20 @@ export class Requests {
    */
   async subscription(verb: "add" | "remove", uri: string, options: ResourceOptions, caller: Caller): Promise<void> {
     const method = verb === "add" ? KINDS.subscribe.method : KINDS.unsubscribe.method;
-    const refuse = (error: McpPoolError): never => {
-      this.#telemetry.refused(method, uri, error);
-      throw error;
-    };
-    if (this.#admission.closing) refuse(new McpPoolError("POOL_CLOSED", "pool is closed"));
+    if (this.#admission.closing) return this.#refuse(method, uri, new McpPoolError("POOL_CLOSED", "pool is closed"));
     const checked = readCall(uri, options, "a resource URI");
-    if (typeof checked === "string") return refuse(new McpPoolError("INVALID_ARGUMENTS", checked));
+    if (typeof checked === "string") return this.#refuse(method, uri, new McpPoolError("INVALID_ARGUMENTS", checked));
     const sessionId = caller.sessionId ?? checked.sessionId;
     const server = this.#router.uri(uri, checked.server, sessionId);
-    if (server instanceof McpPoolError) return refuse(server);
+    if (server instanceof McpPoolError) return this.#refuse(method, uri, server);
     let session: Session | undefined;
     try {
       session = sessionId === undefined ? undefined : this.#openSession({ sessionId, handleOptions: caller.handleOptions });
     } catch (error) {
-      return refuse(error as McpPoolError);
+      return this.#refuse(method, uri, error as McpPoolError);
     }
     const group = this.#router.group(server, session, this.#groupHost);
-    if (group instanceof McpPoolError) return refuse(group);
+    if (group instanceof McpPoolError) return this.#refuse(method, uri, group);
     const holder = group.connections.find((c) => c.subscriptions.has(uri));
     // A session's subscriptions on a shared server end with it (see #sessionClosed).
     const shared = session && server.scope === "shared" ? session.sharedSubscriptions : undefined;
